@@ -1,0 +1,302 @@
+// Package config loads the gateway's YAML configuration, applies environment
+// overrides (including the original project's variable names such as
+// OAUTH_ISSUER and TOOL_SCOPES_JSON), fills defaults and validates the result,
+// reporting every problem at once with the field path and how to fix it.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole gateway configuration. Every field has a default; see
+// gatewaystack.example.yaml for a commented example.
+type Config struct {
+	// Listen is the TCP address the gateway binds (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// PublicURL is the externally visible base URL of the gateway
+	// (default http://<listen>). The MCP resource is PublicURL + "/mcp".
+	PublicURL string `yaml:"public_url"`
+	// Auth configures token verification and OAuth discovery.
+	Auth Auth `yaml:"auth"`
+	// IdentityHeaders names the headers upstreams receive the verified
+	// identity in.
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+	// Upstreams lists the MCP servers the gateway fronts.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Policy maps tool-name patterns to what a caller needs.
+	Policy Policy `yaml:"policy"`
+	// Server holds HTTP-level settings.
+	Server Server `yaml:"server"`
+	// Log configures logging and the audit stream.
+	Log Log `yaml:"log"`
+}
+
+// Auth configures the identify stage.
+type Auth struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// JWKSURI defaults to <issuer>/.well-known/jwks.json.
+	JWKSURI    string        `yaml:"jwks_uri"`
+	Algorithms []string      `yaml:"algorithms"`
+	ClockSkew  time.Duration `yaml:"clock_skew"`
+	// TenantClaim names the claim that holds the tenant (default org_id).
+	TenantClaim string `yaml:"tenant_claim"`
+	// RolesClaim names the claim that holds roles (default roles).
+	RolesClaim string `yaml:"roles_claim"`
+	// AuthorizationServers is advertised in the Protected Resource
+	// Metadata (default: [issuer]).
+	AuthorizationServers []string `yaml:"authorization_servers"`
+	// BaselineScopes is what a client should request first (the 401's scope).
+	BaselineScopes []string `yaml:"baseline_scopes"`
+	// StepUpScopes may be granted later on demand; tools needing them are
+	// listed, and calling them answers 403 insufficient_scope.
+	StepUpScopes []string `yaml:"step_up_scopes"`
+	// JWKSRefetchCooldown bounds refetches caused by unknown key ids.
+	JWKSRefetchCooldown time.Duration `yaml:"jwks_refetch_cooldown"`
+}
+
+// IdentityHeaders names the headers that carry the verified identity upstream.
+type IdentityHeaders struct {
+	User   string `yaml:"user"`
+	Tenant string `yaml:"tenant"`
+	Scopes string `yaml:"scopes"`
+}
+
+// Upstream is one MCP server behind the gateway.
+type Upstream struct {
+	// Name identifies the upstream and prefixes its tools (<name>__<tool>).
+	Name string `yaml:"name"`
+	// Prefix turns the <name>__ tool-name prefix on or off (default on).
+	Prefix *bool `yaml:"prefix"`
+	// MCP is an MCP server over streamable HTTP.
+	MCP *MCPUpstream `yaml:"mcp"`
+	// Timeout bounds each call to this upstream (default server.upstream_timeout).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Prefixed reports whether the upstream's tool names get the <name>__ prefix.
+func (u Upstream) Prefixed() bool { return u.Prefix == nil || *u.Prefix }
+
+// MCPUpstream is an MCP server reached over streamable HTTP.
+type MCPUpstream struct {
+	URL string `yaml:"url"`
+	// Headers are static headers sent on every request (e.g. an API key).
+	// Values of the form ${VAR} are read from the environment.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Policy is the authorization table.
+type Policy struct {
+	// Default must be "deny" (the only mode): a tool without a rule is
+	// never listed and never callable.
+	Default string `yaml:"default"`
+	// Tools maps a tool-name pattern (exact name or glob with * and ?) to
+	// its rule. When several patterns match, the most specific decides.
+	Tools map[string]ToolRule `yaml:"tools"`
+}
+
+// ToolRule says what a caller needs to use a tool.
+type ToolRule struct {
+	// Scopes are all required.
+	Scopes []string `yaml:"scopes"`
+	// Roles, when set, require at least one of them.
+	Roles []string `yaml:"roles"`
+}
+
+// Server holds HTTP settings.
+type Server struct {
+	// MaxBodyBytes bounds request bodies (default 4 MiB); beyond it: 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// UpstreamTimeout bounds each upstream call (default 30 s).
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
+	// AllowedOrigins lists browser origins allowed by CORS and the Origin
+	// check. Default: loopback origins only.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts lists Host header values accepted (DNS-rebinding
+	// protection). Default: the host of public_url and loopback names.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// SessionKey is a base64 32-byte key sealing session ids, shared by all
+	// replicas; when empty a random key is generated at start-up.
+	SessionKey string `yaml:"session_key"`
+	// SessionTTL is how long an idle session stays valid (default 24h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+// Log configures logs and audit lines.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Audit turns the audit stream (one JSON line per decision on stdout)
+	// on or off (default on).
+	Audit *bool `yaml:"audit"`
+}
+
+// AuditEnabled reports whether audit lines are written.
+func (l Log) AuditEnabled() bool { return l.Audit == nil || *l.Audit }
+
+// Resource returns the public URL of the MCP endpoint: the expected token
+// audience and the PRM "resource".
+func (c *Config) Resource() string {
+	return strings.TrimSuffix(c.PublicURL, "/") + "/mcp"
+}
+
+// MCPPath returns the URL path the MCP endpoint is served at.
+func (c *Config) MCPPath() string {
+	u, err := url.Parse(c.Resource())
+	if err != nil || u.Path == "" {
+		return "/mcp"
+	}
+	return u.Path
+}
+
+// Load reads path (YAML), applies environment overrides from getenv (use
+// os.Getenv; nil means no overrides) and fills defaults. It reports decoding
+// errors (including unknown fields, with line numbers); call Validate for
+// semantic checks.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	var c Config
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("load config %s: %w", path, err)
+		}
+		if err := Decode(data, &c); err != nil {
+			return nil, fmt.Errorf("load config %s: %w", path, err)
+		}
+	}
+	if getenv != nil {
+		if err := c.applyEnv(getenv); err != nil {
+			return nil, fmt.Errorf("load config %s: %w", path, err)
+		}
+	}
+	c.SetDefaults()
+	return &c, nil
+}
+
+// Decode strictly decodes YAML into c: unknown fields are errors.
+func Decode(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode yaml: %w", err)
+	}
+	return nil
+}
+
+// applyEnv overrides fields from the environment. The original project's
+// names keep working.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	set := func(dst *string, names ...string) {
+		for _, n := range names {
+			if v := strings.TrimSpace(getenv(n)); v != "" {
+				*dst = v
+				return
+			}
+		}
+	}
+	set(&c.Listen, "GATEWAYSTACK_LISTEN")
+	set(&c.PublicURL, "GATEWAYSTACK_PUBLIC_URL")
+	if strings.EqualFold(getenv("DEMO_MODE"), "true") {
+		set(&c.Auth.Issuer, "OAUTH_ISSUER_DEMO")
+		set(&c.Auth.Audience, "OAUTH_AUDIENCE_DEMO")
+		set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI_DEMO")
+		if v := getenv("OAUTH_SCOPES_DEMO"); v != "" {
+			c.Auth.BaselineScopes = strings.Fields(v)
+		}
+	}
+	set(&c.Auth.Issuer, "OAUTH_ISSUER")
+	set(&c.Auth.Audience, "OAUTH_AUDIENCE")
+	set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI")
+	if v := getenv("OAUTH_ENFORCE_ALG"); v != "" {
+		c.Auth.Algorithms = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	set(&c.Log.Level, "LOG_LEVEL")
+	if v := getenv("TOOL_SCOPES_JSON"); v != "" {
+		var m map[string][]string
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf(`TOOL_SCOPES_JSON: want a JSON object of tool name to scope list, e.g. {"notes__read_note":["tool:read"]}: %w`, err)
+		}
+		if c.Policy.Tools == nil {
+			c.Policy.Tools = make(map[string]ToolRule, len(m))
+		}
+		for tool, scopes := range m {
+			r := c.Policy.Tools[tool]
+			r.Scopes = scopes
+			c.Policy.Tools[tool] = r
+		}
+	}
+	return nil
+}
+
+// SetDefaults fills every unset field with its default.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.Auth.JWKSURI == "" && c.Auth.Issuer != "" {
+		c.Auth.JWKSURI = strings.TrimSuffix(c.Auth.Issuer, "/") + "/.well-known/jwks.json"
+	}
+	if len(c.Auth.Algorithms) == 0 {
+		c.Auth.Algorithms = []string{"RS256"}
+	}
+	if c.Auth.ClockSkew == 0 {
+		c.Auth.ClockSkew = 60 * time.Second
+	}
+	if c.Auth.TenantClaim == "" {
+		c.Auth.TenantClaim = "org_id"
+	}
+	if c.Auth.RolesClaim == "" {
+		c.Auth.RolesClaim = "roles"
+	}
+	if len(c.Auth.AuthorizationServers) == 0 && c.Auth.Issuer != "" {
+		c.Auth.AuthorizationServers = []string{c.Auth.Issuer}
+	}
+	if c.Auth.JWKSRefetchCooldown == 0 {
+		c.Auth.JWKSRefetchCooldown = 30 * time.Second
+	}
+	if c.IdentityHeaders.User == "" {
+		c.IdentityHeaders.User = "X-User-Id"
+	}
+	if c.IdentityHeaders.Tenant == "" {
+		c.IdentityHeaders.Tenant = "X-Org-Id"
+	}
+	if c.IdentityHeaders.Scopes == "" {
+		c.IdentityHeaders.Scopes = "X-User-Scopes"
+	}
+	if c.Policy.Default == "" {
+		c.Policy.Default = "deny"
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 4 << 20
+	}
+	if c.Server.UpstreamTimeout == 0 {
+		c.Server.UpstreamTimeout = 30 * time.Second
+	}
+	if c.Server.SessionTTL == 0 {
+		c.Server.SessionTTL = 24 * time.Hour
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	for i := range c.Upstreams {
+		if c.Upstreams[i].Timeout == 0 {
+			c.Upstreams[i].Timeout = c.Server.UpstreamTimeout
+		}
+	}
+}

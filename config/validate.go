@@ -1,0 +1,257 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Problem is one thing wrong with a configuration: the field path and what to
+// do about it.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+// String renders "field: message".
+func (p Problem) String() string { return p.Field + ": " + p.Message }
+
+// Problems is every problem found in a configuration; it is an error.
+type Problems []Problem
+
+// Error lists every problem, one per line.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
+}
+
+var (
+	upstreamName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	scopeToken   = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]+$`)
+	roleToken    = regexp.MustCompile(`^[\x21-\x7e]+$`)
+	allowedAlgs  = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+// Validate checks c without side effects and returns every problem found, or
+// nil when the configuration is usable.
+func (c *Config) Validate() error {
+	var ps Problems
+	add := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "%q is not host:port; set it like 127.0.0.1:8080 or :8080", c.Listen)
+	}
+	pub, err := url.Parse(c.PublicURL)
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" || pub.RawQuery != "" || pub.Fragment != "" {
+		add("public_url", "%q is not an absolute http(s) URL without query; set it to the URL clients use, e.g. https://gateway.example.com", c.PublicURL)
+	}
+
+	// auth
+	if c.Auth.Issuer == "" {
+		add("auth.issuer", "required; set it to the issuer URL of your authorization server (the tokens' iss), or OAUTH_ISSUER")
+	} else if !isHTTPURL(c.Auth.Issuer) {
+		add("auth.issuer", "%q is not an absolute http(s) URL", c.Auth.Issuer)
+	}
+	switch {
+	case c.Auth.Audience == "":
+		add("auth.audience", "required; set it to the public URL of /mcp: %s (or OAUTH_AUDIENCE)", c.Resource())
+	case c.Auth.Audience != c.Resource():
+		add("auth.audience", "%q does not match the MCP resource %q; MCP clients request tokens for the resource URL, so set the audience (and your API identifier at the IdP) to %s, or change public_url", c.Auth.Audience, c.Resource(), c.Resource())
+	}
+	if c.Auth.JWKSURI != "" && !isHTTPURL(c.Auth.JWKSURI) {
+		add("auth.jwks_uri", "%q is not an absolute http(s) URL", c.Auth.JWKSURI)
+	}
+	for i, a := range c.Auth.Algorithms {
+		if !slices.Contains(allowedAlgs, a) {
+			add(fmt.Sprintf("auth.algorithms[%d]", i), "%q is not allowed; use asymmetric algorithms only (%s), never none or HS*", a, strings.Join(allowedAlgs, ", "))
+		}
+	}
+	if c.Auth.ClockSkew < 0 || c.Auth.ClockSkew > 600e9 {
+		add("auth.clock_skew", "%s is out of range; use 0s to 10m (default 60s)", c.Auth.ClockSkew)
+	}
+	for i, s := range c.Auth.AuthorizationServers {
+		if !isHTTPURL(s) {
+			add(fmt.Sprintf("auth.authorization_servers[%d]", i), "%q is not an absolute http(s) URL", s)
+		}
+	}
+	checkScopes := func(field string, scopes []string) {
+		for i, s := range scopes {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			switch {
+			case !scopeToken.MatchString(s):
+				add(f, "%q is not a valid scope token (printable ASCII, no spaces, quotes or backslashes)", s)
+			case s == "offline_access":
+				add(f, "offline_access is never advertised by a resource; remove it")
+			}
+		}
+	}
+	checkScopes("auth.baseline_scopes", c.Auth.BaselineScopes)
+	checkScopes("auth.step_up_scopes", c.Auth.StepUpScopes)
+	for i, s := range c.Auth.StepUpScopes {
+		if slices.Contains(c.Auth.BaselineScopes, s) {
+			add(fmt.Sprintf("auth.step_up_scopes[%d]", i), "%q is also a baseline scope; a scope is either requested first or granted on demand", s)
+		}
+	}
+
+	// identity headers
+	hdrs := map[string]string{"identity_headers.user": c.IdentityHeaders.User, "identity_headers.tenant": c.IdentityHeaders.Tenant, "identity_headers.scopes": c.IdentityHeaders.Scopes}
+	seen := map[string]string{}
+	for _, f := range []string{"identity_headers.user", "identity_headers.tenant", "identity_headers.scopes"} {
+		h := hdrs[f]
+		canon := http.CanonicalHeaderKey(h)
+		switch {
+		case !validHeaderName(h):
+			add(f, "%q is not a valid HTTP header name", h)
+		case isReservedHeader(canon):
+			add(f, "%q is reserved by HTTP or MCP; pick a name like X-User-Id", h)
+		case seen[canon] != "":
+			add(f, "%q is also used by %s; each identity header needs its own name", h, seen[canon])
+		}
+		seen[canon] = f
+	}
+
+	// upstreams
+	if len(c.Upstreams) == 0 {
+		add("upstreams", "at least one upstream is required; add e.g. {name: notes, mcp: {url: http://127.0.0.1:5052/mcp}}")
+	}
+	names := map[string]bool{}
+	for i, u := range c.Upstreams {
+		f := fmt.Sprintf("upstreams[%d]", i)
+		switch {
+		case !upstreamName.MatchString(u.Name):
+			add(f+".name", "%q must be lowercase letters, digits and '-', starting with a letter or digit (it prefixes tool names as <name>__tool)", u.Name)
+		case names[u.Name]:
+			add(f+".name", "%q is used twice; upstream names must be unique", u.Name)
+		}
+		names[u.Name] = true
+		if u.MCP == nil {
+			add(f, "no upstream kind; add mcp: {url: ...}")
+			continue
+		}
+		if !isHTTPURL(u.MCP.URL) {
+			add(f+".mcp.url", "%q is not an absolute http(s) URL of an MCP endpoint, e.g. http://127.0.0.1:5052/mcp", u.MCP.URL)
+		}
+		for k := range u.MCP.Headers {
+			canon := http.CanonicalHeaderKey(k)
+			switch {
+			case !validHeaderName(k):
+				add(f+".mcp.headers."+k, "not a valid HTTP header name")
+			case isReservedHeader(canon) || seen[canon] != "":
+				add(f+".mcp.headers."+k, "the gateway sets this header itself; remove it")
+			}
+		}
+		if u.Timeout < 0 {
+			add(f+".timeout", "must be positive, e.g. 30s")
+		}
+	}
+
+	// policy
+	if c.Policy.Default != "deny" {
+		add("policy.default", "%q is not supported; the gateway is deny-by-default, set it to deny or leave it out", c.Policy.Default)
+	}
+	patterns := make([]string, 0, len(c.Policy.Tools))
+	for p := range c.Policy.Tools {
+		patterns = append(patterns, p)
+	}
+	slices.Sort(patterns)
+	for _, p := range patterns {
+		r := c.Policy.Tools[p]
+		f := fmt.Sprintf("policy.tools[%q]", p)
+		if p == "" {
+			add(f, "empty pattern; use a tool name like notes__read_note or a glob like notes__*")
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			add(f, "invalid glob: %v", err)
+		}
+		if up, _, ok := strings.Cut(p, "__"); ok && !strings.ContainsAny(up, "*?[") && !names[up] && !unprefixedTool(c, p) {
+			add(f, "references unknown upstream %q; define it under upstreams or fix the name", up)
+		}
+		checkScopes(f+".scopes", r.Scopes)
+		for i, role := range r.Roles {
+			if !roleToken.MatchString(role) {
+				add(fmt.Sprintf("%s.roles[%d]", f, i), "%q is not a valid role name", role)
+			}
+		}
+	}
+
+	// server
+	if c.Server.MaxBodyBytes < 1024 || c.Server.MaxBodyBytes > 64<<20 {
+		add("server.max_body_bytes", "%d is out of range; use 1024 to 67108864 (default 4194304)", c.Server.MaxBodyBytes)
+	}
+	if c.Server.UpstreamTimeout <= 0 {
+		add("server.upstream_timeout", "must be positive, e.g. 30s")
+	}
+	for i, o := range c.Server.AllowedOrigins {
+		u, err := url.Parse(o)
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add(fmt.Sprintf("server.allowed_origins[%d]", i), "%q is not an origin; use scheme://host[:port], e.g. https://app.example.com (wildcards are not allowed)", o)
+		}
+	}
+	if c.Server.SessionKey != "" {
+		if k, err := base64.StdEncoding.DecodeString(c.Server.SessionKey); err != nil || len(k) != 32 {
+			add("server.session_key", "must be 32 random bytes in base64; generate one with: openssl rand -base64 32")
+		}
+	}
+	if c.Server.SessionTTL < 0 {
+		add("server.session_ttl", "must be positive, e.g. 24h")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
+
+// unprefixedTool reports whether p could name a tool of an upstream whose
+// prefix is turned off (its own name may then contain "__").
+func unprefixedTool(c *Config, _ string) bool {
+	for _, u := range c.Upstreams {
+		if !u.Prefixed() {
+			return true
+		}
+	}
+	return false
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isReservedHeader(canon string) bool {
+	switch canon {
+	case "Authorization", "Host", "Content-Type", "Content-Length", "Connection", "Transfer-Encoding",
+		"Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name", "Cookie":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,560 @@
+package demo
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+)
+
+const (
+	// JWKSPath is the path at which Issuer.Handler serves the public key set.
+	JWKSPath = "/.well-known/jwks.json"
+	// MintPath is the path at which Issuer.Handler mints access tokens.
+	MintPath = "/mint"
+	// HealthPath is the path at which Issuer.Handler reports liveness.
+	HealthPath = "/health"
+
+	// DefaultExpiresIn is the lifetime of a minted token when the request
+	// does not ask for one.
+	DefaultExpiresIn = 10 * time.Minute
+	// DefaultMaxExpiresIn is the cap on a token's lifetime used when
+	// IssuerOptions.MaxExpiresIn is zero.
+	DefaultMaxExpiresIn = 24 * time.Hour
+	// DefaultClientID is the client_id claim of tokens minted without one.
+	DefaultClientID = "demo-mint"
+
+	// MaxMintBodyBytes is the largest /mint request body accepted.
+	MaxMintBodyBytes = 64 << 10
+
+	rsaKeyBits       = 2048
+	maxIdentifierLen = 256 // characters, for sub, org_id, client_id and roles
+	maxScopeTokens   = 64
+	maxRoles         = 64
+	jwksMaxAge       = 300 // seconds
+	corsMaxAge       = 600 // seconds
+)
+
+// IssuerOptions configures NewIssuer.
+type IssuerOptions struct {
+	// Issuer is the public issuer URL, e.g. "http://127.0.0.1:5051". It is
+	// used verbatim as the iss claim: no trailing slash is added or removed.
+	// Required; it must be an absolute http or https URL.
+	Issuer string
+	// Audience is the aud claim of minted tokens, normally the gateway's
+	// resource URL such as "http://127.0.0.1:8080/mcp". Required.
+	Audience string
+	// DefaultScope is the scope of tokens whose mint request has no scope,
+	// e.g. "tool:read". When empty, such tokens carry no scope claim.
+	DefaultScope string
+	// MaxExpiresIn caps the lifetime a mint request may ask for. Zero means
+	// DefaultMaxExpiresIn. Tokens minted without expires_in live for
+	// DefaultExpiresIn, or MaxExpiresIn if that is shorter.
+	MaxExpiresIn time.Duration
+	// Now is the clock used for iat, nbf and exp. Nil means time.Now.
+	Now func() time.Time
+}
+
+// MintRequest is the body of POST /mint and the argument of Issuer.Mint.
+type MintRequest struct {
+	// Sub is the subject (user id) of the token. Required.
+	Sub string `json:"sub"`
+	// Scope is a space-separated list of scopes. Empty means the issuer's
+	// default scope.
+	Scope string `json:"scope,omitempty"`
+	// OrgID becomes the org_id claim when non-empty.
+	OrgID string `json:"org_id,omitempty"`
+	// ExpiresIn is the token lifetime in seconds. Zero means the default.
+	ExpiresIn int `json:"expires_in,omitempty"`
+	// Roles becomes the roles claim when non-empty.
+	Roles []string `json:"roles,omitempty"`
+	// ClientID becomes the client_id claim; empty means DefaultClientID.
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// MintResponse is the body answered by POST /mint, shaped like an OAuth 2.0
+// token response (RFC 6749 section 5.1).
+type MintResponse struct {
+	// AccessToken is the signed JWT.
+	AccessToken string `json:"access_token"`
+	// TokenType is always "Bearer".
+	TokenType string `json:"token_type"`
+	// ExpiresIn is the token lifetime in seconds.
+	ExpiresIn int `json:"expires_in"`
+	// Scope is the normalised scope granted to the token, if any.
+	Scope string `json:"scope,omitempty"`
+}
+
+// InvalidMintRequestError reports a MintRequest that Issuer.Mint refused
+// because of its content. Description is a message meant for the caller.
+type InvalidMintRequestError struct {
+	// Description says what is wrong and how to fix it.
+	Description string
+}
+
+// Error implements error.
+func (e *InvalidMintRequestError) Error() string {
+	return "invalid mint request: " + e.Description
+}
+
+func invalidMint(format string, args ...any) error {
+	return &InvalidMintRequestError{Description: fmt.Sprintf(format, args...)}
+}
+
+// Issuer is a demo OAuth token issuer. It signs RS256 access tokens with an
+// RSA key generated at construction, and publishes the public half as a
+// JWKS. It mints a token for any subject it is asked for, so it must only be
+// reachable from the machine running the demo.
+//
+// An Issuer is safe for concurrent use.
+type Issuer struct {
+	issuer           string
+	audience         string
+	defaultScope     string
+	maxExpiresIn     time.Duration
+	defaultExpiresIn time.Duration
+	now              func() time.Time
+
+	key  *rsa.PrivateKey
+	kid  string
+	jwks []byte
+}
+
+// NewIssuer validates opts and returns an Issuer with a freshly generated
+// 2048-bit RSA signing key and a random key id.
+func NewIssuer(opts IssuerOptions) (*Issuer, error) {
+	if err := validateIssuerURL(opts.Issuer); err != nil {
+		return nil, fmt.Errorf("demo issuer: %w", err)
+	}
+	if strings.TrimSpace(opts.Audience) == "" {
+		return nil, errors.New("demo issuer: audience is required (the gateway's resource URL)")
+	}
+	if strings.ContainsFunc(opts.Audience, unicode.IsControl) {
+		return nil, errors.New("demo issuer: audience must not contain control characters")
+	}
+	defaultScope, err := normalizeScope(opts.DefaultScope)
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: default scope: %w", err)
+	}
+	maxExpiresIn := opts.MaxExpiresIn
+	switch {
+	case maxExpiresIn == 0:
+		maxExpiresIn = DefaultMaxExpiresIn
+	case maxExpiresIn < time.Second:
+		return nil, fmt.Errorf("demo issuer: max expires_in must be at least 1s, got %s", maxExpiresIn)
+	}
+	maxExpiresIn = maxExpiresIn.Truncate(time.Second)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	key, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: generate RSA key: %w", err)
+	}
+	kid, err := randomToken(8)
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: generate key id: %w", err)
+	}
+	jwks, err := publicJWKS(&key.PublicKey, kid)
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: %w", err)
+	}
+
+	return &Issuer{
+		issuer:           opts.Issuer,
+		audience:         opts.Audience,
+		defaultScope:     defaultScope,
+		maxExpiresIn:     maxExpiresIn,
+		defaultExpiresIn: min(DefaultExpiresIn, maxExpiresIn),
+		now:              now,
+		key:              key,
+		kid:              kid,
+		jwks:             jwks,
+	}, nil
+}
+
+func validateIssuerURL(raw string) error {
+	if raw == "" {
+		return errors.New("issuer URL is required, e.g. http://127.0.0.1:5051")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("issuer URL %q must be an absolute http or https URL: %w", raw, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("issuer URL %q must be an absolute http or https URL", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return fmt.Errorf("issuer URL %q must not carry user info, a query or a fragment", raw)
+	}
+	return nil
+}
+
+func publicJWKS(pub *rsa.PublicKey, kid string) ([]byte, error) {
+	key, err := jwk.Import(pub)
+	if err != nil {
+		return nil, fmt.Errorf("import public key into JWK: %w", err)
+	}
+	for name, value := range map[string]any{
+		jwk.KeyIDKey:     kid,
+		jwk.AlgorithmKey: jwa.RS256(),
+		jwk.KeyUsageKey:  jwk.ForSignature,
+	} {
+		if err := key.Set(name, value); err != nil {
+			return nil, fmt.Errorf("set JWK %s: %w", name, err)
+		}
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(key); err != nil {
+		return nil, fmt.Errorf("add key to JWKS: %w", err)
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("encode JWKS: %w", err)
+	}
+	return body, nil
+}
+
+// Issuer returns the iss claim of minted tokens.
+func (i *Issuer) Issuer() string { return i.issuer }
+
+// KeyID returns the kid of the signing key.
+func (i *Issuer) KeyID() string { return i.kid }
+
+// PublicJWKS returns the JSON encoding of the issuer's public key set, as
+// served at JWKSPath. The caller may modify the returned slice.
+func (i *Issuer) PublicJWKS() ([]byte, error) {
+	return slices.Clone(i.jwks), nil
+}
+
+// Mint validates req and returns a signed RS256 access token for it. It
+// returns an *InvalidMintRequestError when req itself is unacceptable.
+func (i *Issuer) Mint(req MintRequest) (MintResponse, error) {
+	if err := validateIdentifier("sub", req.Sub, true); err != nil {
+		return MintResponse{}, err
+	}
+	if err := validateIdentifier("org_id", req.OrgID, false); err != nil {
+		return MintResponse{}, err
+	}
+	clientID := req.ClientID
+	if clientID == "" {
+		clientID = DefaultClientID
+	}
+	if err := validateIdentifier("client_id", clientID, true); err != nil {
+		return MintResponse{}, err
+	}
+	if len(req.Roles) > maxRoles {
+		return MintResponse{}, invalidMint("at most %d roles are allowed, got %d", maxRoles, len(req.Roles))
+	}
+	for n, role := range req.Roles {
+		if err := validateIdentifier("roles["+strconv.Itoa(n)+"]", role, true); err != nil {
+			return MintResponse{}, err
+		}
+	}
+
+	lifetime := i.defaultExpiresIn
+	switch {
+	case req.ExpiresIn < 0:
+		return MintResponse{}, invalidMint("expires_in must be a positive number of seconds, got %d", req.ExpiresIn)
+	case req.ExpiresIn > 0:
+		if maxSeconds := int64(i.maxExpiresIn / time.Second); int64(req.ExpiresIn) > maxSeconds {
+			return MintResponse{}, invalidMint("expires_in must be at most %d seconds, got %d", maxSeconds, req.ExpiresIn)
+		}
+		lifetime = time.Duration(req.ExpiresIn) * time.Second
+	}
+
+	scope := i.defaultScope
+	if req.Scope != "" {
+		normalized, err := normalizeScope(req.Scope)
+		if err != nil {
+			return MintResponse{}, &InvalidMintRequestError{Description: err.Error()}
+		}
+		if normalized == "" {
+			return MintResponse{}, invalidMint("scope must contain at least one scope token, e.g. \"tool:read\"; omit it to get the default scope")
+		}
+		scope = normalized
+	}
+
+	jti, err := randomToken(16)
+	if err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: generate jti: %w", err)
+	}
+	now := i.now().Truncate(time.Second)
+	builder := jwt.NewBuilder().
+		Issuer(i.issuer).
+		Audience([]string{i.audience}).
+		Subject(req.Sub).
+		IssuedAt(now).
+		NotBefore(now).
+		Expiration(now.Add(lifetime)).
+		JwtID(jti).
+		Claim("client_id", clientID)
+	if scope != "" {
+		builder = builder.Claim("scope", scope)
+	}
+	if req.OrgID != "" {
+		builder = builder.Claim("org_id", req.OrgID)
+	}
+	if len(req.Roles) > 0 {
+		builder = builder.Claim("roles", slices.Clone(req.Roles))
+	}
+	token, err := builder.Build()
+	if err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: build claims: %w", err)
+	}
+	// Serialise aud as a single string rather than a one-element array. This
+	// is a per-token option, so jwx's global settings are left alone.
+	token.Options().Enable(jwt.FlattenAudience)
+
+	headers := jws.NewHeaders()
+	if err := headers.Set(jws.KeyIDKey, i.kid); err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: set kid header: %w", err)
+	}
+	if err := headers.Set(jws.TypeKey, "JWT"); err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: set typ header: %w", err)
+	}
+	signed, err := jwt.Sign(token, jwt.WithKey(jwa.RS256(), i.key, jws.WithProtectedHeaders(headers)))
+	if err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: sign: %w", err)
+	}
+	return MintResponse{
+		AccessToken: string(signed),
+		TokenType:   "Bearer",
+		ExpiresIn:   int(lifetime / time.Second),
+		Scope:       scope,
+	}, nil
+}
+
+// validateIdentifier checks a user-supplied identifier such as sub.
+func validateIdentifier(field, value string, required bool) error {
+	if strings.TrimSpace(value) == "" {
+		if required || value != "" {
+			return invalidMint("%s must be a non-blank string, e.g. \"alice\"", field)
+		}
+		return nil
+	}
+	if !utf8.ValidString(value) {
+		return invalidMint("%s must be valid UTF-8", field)
+	}
+	if n := utf8.RuneCountInString(value); n > maxIdentifierLen {
+		return invalidMint("%s must be at most %d characters, got %d", field, maxIdentifierLen, n)
+	}
+	if strings.ContainsFunc(value, unicode.IsControl) {
+		return invalidMint("%s must not contain control characters", field)
+	}
+	if strings.TrimSpace(value) != value {
+		return invalidMint("%s must not have leading or trailing whitespace", field)
+	}
+	return nil
+}
+
+// normalizeScope validates a space-separated scope string (RFC 6749 section
+// 3.3: each token is printable ASCII 0x21-0x7E other than '"' and '\') and
+// returns it with empty and duplicate tokens removed.
+func normalizeScope(raw string) (string, error) {
+	for n := 0; n < len(raw); n++ {
+		c := raw[n]
+		if c == ' ' {
+			continue
+		}
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return "", fmt.Errorf("scope contains invalid character %q at byte %d: scopes are space-separated tokens of printable ASCII (0x21-0x7E, except '\"' and '\\')", rune(c), n)
+		}
+	}
+	var tokens []string
+	for token := range strings.SplitSeq(raw, " ") {
+		if token != "" && !slices.Contains(tokens, token) {
+			tokens = append(tokens, token)
+		}
+	}
+	if len(tokens) > maxScopeTokens {
+		return "", fmt.Errorf("scope must have at most %d tokens, got %d", maxScopeTokens, len(tokens))
+	}
+	return strings.Join(tokens, " "), nil
+}
+
+// randomToken returns n random bytes, base64url-encoded without padding.
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random bytes: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Handler returns the issuer's HTTP API:
+//
+//   - GET  /.well-known/jwks.json: the public key set
+//   - POST /mint: mint a token from a JSON MintRequest
+//   - GET  /health: liveness, {"ok":true,"issuer":"..."}
+//
+// Cross-origin requests are allowed from loopback origins only.
+func (i *Issuer) Handler() http.Handler {
+	return http.HandlerFunc(i.serveHTTP)
+}
+
+func (i *Issuer) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	var (
+		allow   string
+		handler http.HandlerFunc
+	)
+	switch r.URL.Path {
+	case JWKSPath:
+		allow, handler = "GET, HEAD, OPTIONS", i.serveJWKS
+	case HealthPath:
+		allow, handler = "GET, HEAD, OPTIONS", i.serveHealth
+	case MintPath:
+		allow, handler = "POST, OPTIONS", i.serveMint
+	default:
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint %q; try %s, %s or %s", r.URL.Path, JWKSPath, MintPath, HealthPath))
+		return
+	}
+
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	loopback := isLoopbackOrigin(r.Header.Get("Origin"))
+	if loopback {
+		h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+	}
+	if r.Method == http.MethodOptions {
+		if loopback {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
+		}
+		h.Set("Allow", allow)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	handler(w, r)
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, "invalid_request", fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+}
+
+func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(jwksMaxAge))
+	writeJSON(w, http.StatusOK, json.RawMessage(i.jwks))
+}
+
+func (i *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, struct {
+		OK     bool   `json:"ok"`
+		Issuer string `json:"issuer"`
+	}{OK: true, Issuer: i.issuer})
+}
+
+func (i *Issuer) serveMint(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	// Token responses must never be cached (RFC 6749 section 5.1).
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "Content-Type must be application/json")
+		return
+	}
+
+	req, status, err := decodeMintRequest(w, r)
+	if err != nil {
+		writeError(w, status, "invalid_request", err.Error())
+		return
+	}
+	resp, err := i.Mint(req)
+	if err != nil {
+		if invalid, ok := errors.AsType[*InvalidMintRequestError](err); ok {
+			writeError(w, http.StatusBadRequest, "invalid_request", invalid.Description)
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "server_error", "the issuer failed to mint a token")
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// decodeMintRequest reads exactly one JSON MintRequest from the request body.
+// On failure it returns the HTTP status to answer and an actionable error.
+func decodeMintRequest(w http.ResponseWriter, r *http.Request) (MintRequest, int, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxMintBodyBytes))
+	dec.DisallowUnknownFields()
+
+	var req MintRequest
+	if err := dec.Decode(&req); err != nil {
+		return MintRequest{}, decodeStatus(err), describeDecodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return MintRequest{}, http.StatusRequestEntityTooLarge, describeDecodeError(err)
+		}
+		return MintRequest{}, http.StatusBadRequest, errors.New("request body must contain a single JSON object and nothing after it")
+	}
+	return req, http.StatusOK, nil
+}
+
+func decodeStatus(err error) int {
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+const mintExample = `{"sub":"alice","scope":"tool:read"}`
+
+func describeDecodeError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("request body is empty; send a JSON object such as " + mintExample)
+	}
+	if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return fmt.Errorf("request body exceeds %d bytes", tooLarge.Limit)
+	}
+	if syntaxErr, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Errorf("request body is not valid JSON (at byte %d): %s; send a JSON object such as %s", syntaxErr.Offset, syntaxErr.Error(), mintExample)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("request body is truncated JSON; send a JSON object such as " + mintExample)
+	}
+	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if typeErr.Field == "" {
+			return fmt.Errorf("request body must be a JSON object, not %s; send e.g. %s", typeErr.Value, mintExample)
+		}
+		return fmt.Errorf("field %q must be of type %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("unknown field %s; allowed fields are sub, scope, org_id, expires_in, roles and client_id", field)
+	}
+	return fmt.Errorf("request body is not a valid mint request: %w", err)
+}

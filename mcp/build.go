@@ -1,0 +1,186 @@
+package mcp
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/upstream"
+)
+
+// Server is a gateway built from a configuration, with everything it owns.
+type Server struct {
+	Gateway  *Gateway
+	Verifier *auth.Verifier
+	Router   *upstream.Router
+	cfg      *config.Config
+}
+
+// BuildOptions are the process-level inputs of Build.
+type BuildOptions struct {
+	// Version of the binary.
+	Version string
+	// Logger for operational logs.
+	Logger zerolog.Logger
+	// AuditWriter receives audit lines (default os.Stdout).
+	AuditWriter io.Writer
+	// Getenv resolves ${VAR} in upstream headers (default os.Getenv).
+	Getenv func(string) string
+}
+
+// Build validates cfg and assembles the gateway: verifier (JWKS fetched in
+// the background), authorizer, upstream router and the MCP front.
+func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.AuditWriter == nil {
+		o.AuditWriter = os.Stdout
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+		Issuer:          cfg.Auth.Issuer,
+		Audience:        cfg.Auth.Audience,
+		JWKSURI:         cfg.Auth.JWKSURI,
+		Algorithms:      cfg.Auth.Algorithms,
+		Skew:            cfg.Auth.ClockSkew,
+		TenantClaim:     cfg.Auth.TenantClaim,
+		RolesClaim:      cfg.Auth.RolesClaim,
+		RefetchCooldown: cfg.Auth.JWKSRefetchCooldown,
+		HTTPClient:      &http.Client{Timeout: 10 * time.Second},
+		Logger:          o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build verifier: %w", err)
+	}
+
+	hc := UpstreamHTTPClient()
+	ups := make([]upstream.Upstream, 0, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		headers := make(map[string]string, len(u.MCP.Headers))
+		for k, val := range u.MCP.Headers {
+			headers[k] = expandEnv(val, o.Getenv)
+		}
+		ups = append(ups, upstream.Upstream{
+			Caller: upstream.NewMCPClient(upstream.MCPClientOptions{
+				Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
+			}),
+			Prefixed: u.Prefixed(),
+		})
+	}
+	router := upstream.NewRouter(ups)
+
+	rules := make(map[string]policy.Rule, len(cfg.Policy.Tools))
+	for p, r := range cfg.Policy.Tools {
+		rules[p] = policy.Rule{Scopes: r.Scopes, Roles: r.Roles}
+	}
+	var key []byte
+	if cfg.Server.SessionKey != "" {
+		if key, err = base64.StdEncoding.DecodeString(cfg.Server.SessionKey); err != nil {
+			return nil, fmt.Errorf("decode server.session_key: %w", err)
+		}
+	}
+	sessions, err := NewSessions(key, cfg.Server.SessionTTL)
+	if err != nil {
+		_ = v.Close()
+		return nil, err
+	}
+	var sink audit.Sink = audit.Discard{}
+	if cfg.Log.AuditEnabled() {
+		sink = audit.NewJSONSink(o.AuditWriter)
+	}
+	hosts := append([]string{}, cfg.Server.AllowedHosts...)
+	if pu, err := url.Parse(cfg.PublicURL); err == nil {
+		hosts = append(hosts, pu.Host)
+	}
+	gw, err := New(Options{
+		Resource:             cfg.Resource(),
+		Path:                 cfg.MCPPath(),
+		AuthorizationServers: cfg.Auth.AuthorizationServers,
+		BaselineScopes:       cfg.Auth.BaselineScopes,
+		StepUpScopes:         cfg.Auth.StepUpScopes,
+		Verifier:             v,
+		Authorizer:           policy.New(rules, cfg.Auth.StepUpScopes, cfg.Auth.BaselineScopes),
+		Router:               router,
+		IdentityHeaders:      upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
+		Audit:                sink,
+		Sessions:             sessions,
+		MaxBodyBytes:         cfg.Server.MaxBodyBytes,
+		AllowedOrigins:       cfg.Server.AllowedOrigins,
+		AllowedHosts:         hosts,
+		Version:              o.Version,
+		Logger:               o.Logger,
+		Ready:                v.Ready,
+	})
+	if err != nil {
+		_ = v.Close()
+		return nil, fmt.Errorf("build gateway: %w", err)
+	}
+	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg}, nil
+}
+
+// Close releases the verifier's and upstreams' resources.
+func (s *Server) Close(ctx context.Context) error {
+	return errors.Join(s.Gateway.Close(ctx), s.Router.Close(), s.Verifier.Close())
+}
+
+// Serve listens on the configured address and serves until ctx is done, then
+// shuts down gracefully (in-flight requests get up to 10 s).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Gateway.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Gateway.Close(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// UpstreamHTTPClient is the tuned client shared by every upstream: a keep-
+// alive pool large enough for concurrent calls (the default keeps only two
+// idle connections per host and would dial on most calls).
+func UpstreamHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
+}
+
+// expandEnv replaces ${VAR} references with values from getenv.
+func expandEnv(s string, getenv func(string) string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	return os.Expand(s, getenv)
+}

@@ -1,0 +1,202 @@
+// Package mcp is the gateway's MCP front: the streamable-HTTP endpoint that
+// MCP clients talk to, and the one place where the pipeline is wired.
+//
+// The hot methods (tools/list, tools/call) are handled here as raw JSON, so
+// that tool definitions and results pass through exactly as upstreams send
+// them; everything else of the protocol (initialize, ping, the GET stream,
+// DELETE, the stateless era's server/discover) is served by mcp-go's
+// StreamableHTTPServer, which shares this package's session ids.
+package mcp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/rs/zerolog"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/upstream"
+)
+
+// Verifier turns a bearer token into an Identity (auth.Verifier).
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (auth.Identity, error)
+}
+
+// Options configures a Gateway.
+type Options struct {
+	// Resource is the public URL of the MCP endpoint (the token audience).
+	Resource string
+	// Path is the URL path the endpoint is served at (e.g. /mcp).
+	Path string
+	// AuthorizationServers is advertised in the Protected Resource Metadata.
+	AuthorizationServers []string
+	// BaselineScopes is the scope of a 401 challenge.
+	BaselineScopes []string
+	// StepUpScopes are grantable on demand.
+	StepUpScopes []string
+	// Verifier verifies tokens.
+	Verifier Verifier
+	// Authorizer decides tool access.
+	Authorizer *policy.Authorizer
+	// Router reaches upstreams.
+	Router *upstream.Router
+	// IdentityHeaders names the headers injected upstream.
+	IdentityHeaders upstream.HeaderNames
+	// Audit receives one event per decision.
+	Audit audit.Sink
+	// Sessions issues and checks session ids.
+	Sessions *Sessions
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+	// AllowedOrigins for CORS; empty means loopback origins only.
+	AllowedOrigins []string
+	// AllowedHosts for the Host check; loopback names are always allowed.
+	AllowedHosts []string
+	// Version is reported by /health and in serverInfo.
+	Version string
+	// Logger for operational logs (never tokens).
+	Logger zerolog.Logger
+	// Ready reports whether the verifier has loaded keys (for /health).
+	Ready func() bool
+}
+
+// Gateway is the MCP front of the gateway.
+type Gateway struct {
+	o          Options
+	prmURL     string
+	challenge  string // the 401 challenge without error
+	mcpServer  *server.MCPServer
+	streamable *server.StreamableHTTPServer
+	cors       *corsPolicy
+	handler    http.Handler
+}
+
+// New builds the gateway and wires its pipeline.
+func New(o Options) (*Gateway, error) {
+	prmURL, err := auth.PRMURL(o.Resource)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{o: o, prmURL: prmURL}
+	g.challenge = auth.Challenge{Scope: joinScopes(o.BaselineScopes), ResourceMetadata: prmURL}.String()
+	g.mcpServer = server.NewMCPServer("gatewaystack", o.Version,
+		server.WithToolCapabilities(false),
+		server.WithInstructions("Tools of the upstream MCP servers behind Gatewaystack; each caller sees only the tools its token allows."),
+	)
+	g.streamable = server.NewStreamableHTTPServer(g.mcpServer,
+		server.WithEndpointPath(o.Path),
+		server.WithSessionIdManagerResolver(resolver{s: o.Sessions}),
+		// Host and Origin are checked by our outer layer against the
+		// configured allow-lists, which also cover non-loopback deployments.
+		server.WithDisableLocalhostProtection(true),
+	)
+	g.cors = newCORSPolicy(o.AllowedOrigins)
+	if g.handler, err = g.routes(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Handler returns the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Close ends the streams mcp-go holds open.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.streamable.CloseSessions(ctx)
+	return nil
+}
+
+// routes declares the endpoints and, for /mcp, the pipeline order — in one
+// place:
+//
+//	CORS → Host/Origin allow-list → body limit → identify → session guard →
+//	authorize (tools/list filter, tools/call decision) → route upstream →
+//	audit (every decision)
+func (g *Gateway) routes() (http.Handler, error) {
+	prm, err := auth.PRMHandler(auth.ProtectedResourceMetadata{
+		Resource:               g.o.Resource,
+		AuthorizationServers:   g.o.AuthorizationServers,
+		ScopesSupported:        scopesSupported(g.o.BaselineScopes, g.o.StepUpScopes),
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "Gatewaystack MCP gateway",
+	})
+	if err != nil {
+		return nil, err
+	}
+	suffixed, root, err := auth.PRMPaths(g.o.Resource)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(suffixed, g.cors.wrap(prm))
+	if root != suffixed {
+		mux.Handle(root, g.cors.wrap(prm))
+	}
+	mux.Handle(g.o.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
+	mux.HandleFunc("/health", g.serveHealth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint; the MCP endpoint is " + g.o.Path})
+	})
+	return mux, nil
+}
+
+func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
+	ready := g.o.Ready == nil || g.o.Ready()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"ok":         true,
+		"version":    g.o.Version,
+		"upstreams":  g.o.Router.Names(),
+		"jwks_ready": ready,
+		"resource":   g.o.Resource,
+	})
+}
+
+// requestState follows one request through the pipeline into its audit event.
+type requestState struct {
+	start time.Time
+	event audit.Event
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
+	st.event.Decision = decision
+	st.event.Reason = reason
+	st.event.Status = status
+	st.event.Latency = time.Since(st.start)
+	g.o.Audit.Write(st.event)
+}
+
+func joinScopes(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
+
+func scopesSupported(baseline, stepUp []string) []string {
+	out := make([]string, 0, len(baseline)+len(stepUp))
+	seen := map[string]bool{}
+	for _, s := range append(append([]string{}, baseline...), stepUp...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

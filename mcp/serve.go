@@ -1,0 +1,291 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+)
+
+// JSON-RPC error codes the gateway answers with.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeInvalidParams  = -32602
+	codeInternalError  = -32603
+	// codeForbidden accompanies the HTTP 403 step-up challenge.
+	codeForbidden = -32001
+	// codeHeaderMismatch: a 2026-07-28 Mcp-* header disagrees with the body.
+	codeHeaderMismatch = mcpgo.HEADER_MISMATCH
+)
+
+var now = time.Now
+
+func identityFrom(ctx context.Context) (auth.Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(auth.Identity)
+	return id, ok
+}
+
+// envelope is a JSON-RPC message with params kept raw.
+type envelope struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+// serveMCP runs the pipeline for one request to the MCP endpoint.
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	st := &requestState{start: now()}
+	st.event.RequestID = newRequestID()
+	w.Header().Set("X-Request-Id", st.event.RequestID)
+	st.event.Method = r.Method
+
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		g.audit(st, audit.Deny, "method_not_allowed", http.StatusMethodNotAllowed)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed",
+			"error_description": "use POST for JSON-RPC messages, GET for the event stream, DELETE to end a session"})
+		return
+	}
+
+	// Body limit: read (bounded) before anything else looks at it.
+	var body []byte
+	if r.Method == http.MethodPost {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, g.o.MaxBodyBytes+1))
+		if err != nil {
+			g.audit(st, audit.Deny, "body_unreadable", http.StatusBadRequest)
+			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body could not be read", nil)
+			return
+		}
+		if int64(len(body)) > g.o.MaxBodyBytes {
+			g.audit(st, audit.Deny, "body_too_large", http.StatusRequestEntityTooLarge)
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest,
+				"the request body exceeds "+strconv.FormatInt(g.o.MaxBodyBytes, 10)+" bytes", nil)
+			return
+		}
+	}
+
+	// Identify.
+	token, aerr := auth.BearerToken(r)
+	var id auth.Identity
+	if aerr == nil {
+		var err error
+		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil {
+			if !errors.As(err, &aerr) {
+				aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
+			}
+		}
+	}
+	if aerr != nil {
+		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
+		g.writeAuthError(w, aerr)
+		return
+	}
+	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
+	ctx := context.WithValue(r.Context(), identityKey{}, id)
+
+	// Parse the JSON-RPC envelope (POST only).
+	var env envelope
+	if r.Method == http.MethodPost {
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			g.audit(st, audit.Deny, "batch_not_supported", http.StatusBadRequest)
+			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "JSON-RPC batches are not supported; send one message per request", nil)
+			return
+		}
+		if err := json.Unmarshal(body, &env); err != nil {
+			g.audit(st, audit.Deny, "body_malformed", http.StatusBadRequest)
+			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body is not a JSON-RPC message", nil)
+			return
+		}
+		if env.Method != "" {
+			st.event.Method = env.Method
+		}
+	}
+
+	// Session guard: a session belongs to the subject that created it, on
+	// every verb. The 2026-07-28 era has no sessions.
+	modern := isModern(r, env.Params)
+	sid := r.Header.Get(mcpgo.HeaderSessionID)
+	if !modern && sid != "" {
+		st.event.SessionID = sid
+		sess, err := g.o.Sessions.Open(sid)
+		if err == nil && sess.Subject != id.Subject {
+			err = ErrSessionInvalid
+			g.audit(st, audit.Deny, "session_subject_mismatch", http.StatusNotFound)
+		} else if err != nil {
+			g.audit(st, audit.Deny, "session_invalid", http.StatusNotFound)
+		}
+		if err != nil {
+			writeRPCError(w, http.StatusNotFound, rawID(env.ID), codeInvalidRequest, "session not found; start a new session with initialize", nil)
+			return
+		}
+	}
+	if !modern && sid == "" && (r.Method == http.MethodDelete || env.Method == "tools/list" || env.Method == "tools/call") {
+		g.audit(st, audit.Deny, "session_missing", http.StatusBadRequest)
+		writeRPCError(w, http.StatusBadRequest, rawID(env.ID), codeInvalidRequest, "Mcp-Session-Id header is required; send initialize first", nil)
+		return
+	}
+
+	switch env.Method {
+	case "tools/list":
+		g.toolsList(ctx, w, r, st, env, id, modern)
+		return
+	case "tools/call":
+		g.toolsCall(ctx, w, r, st, env, id, modern)
+		return
+	}
+
+	// Everything else: mcp-go, with the body restored.
+	g.audit(st, audit.Allow, "allowed", 0)
+	r = r.WithContext(ctx)
+	if r.Method == http.MethodPost {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	g.streamable.ServeHTTP(w, r)
+}
+
+// isModern reports whether a request uses the stateless 2026-07-28 era.
+func isModern(r *http.Request, params json.RawMessage) bool {
+	if mcpgo.IsModernProtocol(r.Header.Get(mcpgo.HeaderProtocolVersion)) {
+		return true
+	}
+	return mcpgo.IsModernProtocol(metaVersion(params))
+}
+
+// metaVersion reads params._meta["io.modelcontextprotocol/protocolVersion"].
+func metaVersion(params json.RawMessage) string {
+	if len(params) == 0 || !bytes.Contains(params, []byte(mcpgo.MetaKeyProtocolVersion)) {
+		return ""
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	var v string
+	_ = json.Unmarshal(p.Meta[mcpgo.MetaKeyProtocolVersion], &v)
+	return v
+}
+
+// checkModernHeaders enforces the 2026-07-28 rule that the protocol version,
+// Mcp-Method and Mcp-Name headers match the body, before anything is decided
+// on them.
+func checkModernHeaders(r *http.Request, method, name string, params json.RawMessage) string {
+	hv := r.Header.Get(mcpgo.HeaderProtocolVersion)
+	mv := metaVersion(params)
+	switch {
+	case hv == "":
+		return mcpgo.HeaderProtocolVersion + " header is required"
+	case mv == "":
+		return "missing _meta " + mcpgo.MetaKeyProtocolVersion
+	case hv != mv:
+		return mcpgo.HeaderProtocolVersion + " header does not match _meta " + mcpgo.MetaKeyProtocolVersion
+	case r.Header.Get(mcpgo.HeaderMethod) != method:
+		return mcpgo.HeaderMethod + " header does not match the request method"
+	case name != "" && r.Header.Get(mcpgo.HeaderName) != name:
+		return mcpgo.HeaderName + " header does not match params.name"
+	}
+	return ""
+}
+
+// writeAuthError renders an identify-stage failure: status, challenge and a
+// JSON body with the reason.
+func (g *Gateway) writeAuthError(w http.ResponseWriter, e *auth.Error) {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		if e.Code == "" {
+			w.Header().Set("WWW-Authenticate", g.challenge)
+		} else {
+			w.Header().Set("WWW-Authenticate", auth.Challenge{Error: e.Code, Description: e.Description,
+				Scope: joinScopes(g.o.BaselineScopes), ResourceMetadata: g.prmURL}.String())
+		}
+	case http.StatusBadRequest:
+		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: e.Code, Description: e.Description,
+			ResourceMetadata: g.prmURL}.String())
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+	}
+	code := e.Code
+	if code == "" {
+		code = "unauthorized"
+		if e.Status == http.StatusServiceUnavailable {
+			code = "temporarily_unavailable"
+		}
+	}
+	writeJSON(w, e.Status, map[string]string{"error": code, "error_description": e.Description, "reason": e.Reason})
+}
+
+// rawID returns a JSON-RPC id fit to echo: a string or number, else null.
+func rawID(id json.RawMessage) json.RawMessage {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 {
+		return nil
+	}
+	switch c := id[0]; {
+	case c == '"', c == '-', c >= '0' && c <= '9':
+		return id
+	}
+	return nil
+}
+
+// writeJSON writes v as a JSON body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"error":"internal_error"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+type rpcErrorBody struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   rpcErrorDetail  `json:"error"`
+}
+
+type rpcErrorDetail struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+// writeRPCError writes a JSON-RPC error response.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string, data any) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	writeJSON(w, status, rpcErrorBody{JSONRPC: "2.0", ID: id, Error: rpcErrorDetail{Code: code, Message: msg, Data: data}})
+}
+
+// writeRPCResult writes a JSON-RPC result response around a raw result.
+func writeRPCResult(w http.ResponseWriter, id json.RawMessage, result json.RawMessage) {
+	var b bytes.Buffer
+	b.Grow(len(result) + len(id) + 40)
+	b.WriteString(`{"jsonrpc":"2.0","id":`)
+	b.Write(id)
+	b.WriteString(`,"result":`)
+	b.Write(result)
+	b.WriteString("}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
+}

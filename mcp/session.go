@@ -1,0 +1,173 @@
+package mcp
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Session errors.
+var (
+	// ErrSessionInvalid: the id was not issued by this gateway (or a replica
+	// sharing its key), or has expired.
+	ErrSessionInvalid = errors.New("mcp: session id invalid")
+	// ErrSessionTerminated: the client ended the session with DELETE.
+	ErrSessionTerminated = errors.New("mcp: session terminated")
+)
+
+// Session is what a session id carries.
+type Session struct {
+	Subject  string
+	IssuedAt time.Time
+}
+
+// Sessions issues and checks self-contained session ids: each id is the
+// subject and issue time sealed with AES-256-GCM under a key shared by all
+// replicas, so any replica can tell whom a session belongs to without shared
+// state. Terminated ids are remembered until they would have expired.
+type Sessions struct {
+	aead cipher.AEAD
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu         sync.Mutex
+	terminated map[string]time.Time
+}
+
+// NewSessions returns a session issuer. key must be 32 bytes; nil generates a
+// random key (sessions then do not survive a restart or cross replicas).
+func NewSessions(key []byte, ttl time.Duration) (*Sessions, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generate session key: %w", err)
+		}
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("session key must be 32 bytes, got %d", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("session cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("session aead: %w", err)
+	}
+	return &Sessions{aead: aead, ttl: ttl, now: time.Now, terminated: map[string]time.Time{}}, nil
+}
+
+// sessionAD binds sealed ids to their purpose.
+var sessionAD = []byte("gatewaystack/session/v1")
+
+// Issue returns a new session id bound to subject.
+func (s *Sessions) Issue(subject string) string {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+8+len(subject)+s.aead.Overhead())
+	_, _ = rand.Read(nonce)
+	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(subject)), uint64(s.now().Unix()))
+	plain = append(plain, subject...)
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, sessionAD))
+}
+
+// Open checks id and returns its session.
+func (s *Sessions) Open(id string) (Session, error) {
+	if id == "" || len(id) > 1024 {
+		return Session{}, ErrSessionInvalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(raw) < s.aead.NonceSize()+s.aead.Overhead()+8 {
+		return Session{}, ErrSessionInvalid
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], sessionAD)
+	if err != nil || len(plain) < 8 {
+		return Session{}, ErrSessionInvalid
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint64(plain[:8])), 0)
+	now := s.now()
+	if s.ttl > 0 && now.Sub(issued) > s.ttl {
+		return Session{}, ErrSessionInvalid
+	}
+	s.mu.Lock()
+	_, dead := s.terminated[id]
+	s.mu.Unlock()
+	if dead {
+		return Session{}, ErrSessionTerminated
+	}
+	return Session{Subject: string(plain[8:]), IssuedAt: issued}, nil
+}
+
+// Terminate records id as ended. Entries are dropped once the id would have
+// expired anyway.
+func (s *Sessions) Terminate(id string) error {
+	sess, err := s.Open(id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, exp := range s.terminated {
+		if now.After(exp) {
+			delete(s.terminated, k)
+		}
+	}
+	s.terminated[id] = sess.IssuedAt.Add(s.ttl)
+	return nil
+}
+
+// identityKey carries the verified identity in a request context.
+type identityKey struct{}
+
+// resolver hands mcp-go a session id manager bound to the caller's subject,
+// so ids minted on initialize belong to that subject.
+type resolver struct{ s *Sessions }
+
+func (r resolver) ResolveSessionIdManager(req *http.Request) server.SessionIdManager {
+	return boundManager{s: r.s, ctx: req.Context()}
+}
+
+// boundManager is the per-request server.SessionIdManager.
+type boundManager struct {
+	s   *Sessions
+	ctx context.Context
+}
+
+func (m boundManager) Generate() string {
+	id, _ := identityFrom(m.ctx)
+	return m.s.Issue(id.Subject)
+}
+
+func (m boundManager) Validate(sessionID string) (bool, error) {
+	sess, err := m.s.Open(sessionID)
+	if errors.Is(err, ErrSessionTerminated) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if id, ok := identityFrom(m.ctx); !ok || id.Subject != sess.Subject {
+		return false, ErrSessionInvalid
+	}
+	return false, nil
+}
+
+func (m boundManager) Terminate(sessionID string) (bool, error) {
+	if _, err := m.Validate(sessionID); err != nil {
+		return false, err
+	}
+	if err := m.s.Terminate(sessionID); err != nil && !errors.Is(err, ErrSessionTerminated) {
+		return false, err
+	}
+	return false, nil
+}

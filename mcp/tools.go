@@ -1,0 +1,181 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/upstream"
+)
+
+// Reason codes of the route stage.
+const (
+	reasonUpstreamTimeout     = "upstream_timeout"
+	reasonUpstreamUnavailable = "upstream_unavailable"
+	reasonUpstreamError       = "upstream_error"
+)
+
+// checkRequest validates the parts of a request every raw method needs: a
+// usable id and, in the 2026-07-28 era, headers that match the body.
+func (g *Gateway) checkRequest(w http.ResponseWriter, r *http.Request, st *requestState, env envelope, name string, modern bool) (json.RawMessage, bool) {
+	id := rawID(env.ID)
+	if id == nil || env.JSONRPC != "2.0" {
+		g.audit(st, audit.Deny, "request_invalid", http.StatusBadRequest)
+		writeRPCError(w, http.StatusBadRequest, id, codeInvalidRequest, `a JSON-RPC 2.0 request with "jsonrpc":"2.0" and a string or number id is required`, nil)
+		return nil, false
+	}
+	if modern {
+		if msg := checkModernHeaders(r, env.Method, name, env.Params); msg != "" {
+			g.audit(st, audit.Deny, "header_mismatch", http.StatusBadRequest)
+			writeRPCError(w, http.StatusBadRequest, id, codeHeaderMismatch, msg, nil)
+			return nil, false
+		}
+	}
+	return id, true
+}
+
+// toolsList answers tools/list with the tools of every upstream that the
+// caller may see (allowed, or reachable by step-up), names namespaced and
+// definitions otherwise untouched.
+func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+	if !ok {
+		return
+	}
+	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
+	tools, lerrs := g.o.Router.ListTools(ctx)
+	for _, le := range lerrs {
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", le.Upstream).Err(le.Err).Msg("tools/list: upstream left out")
+	}
+	if len(lerrs) > 0 && len(lerrs) == len(g.o.Router.Names()) {
+		names := make([]string, len(lerrs))
+		for i, le := range lerrs {
+			names[i] = le.Upstream
+		}
+		reason := reasonUpstreamUnavailable
+		if errors.Is(lerrs[0].Err, upstream.ErrTimeout) {
+			reason = reasonUpstreamTimeout
+		}
+		st.event.Upstream = strings.Join(names, ",")
+		g.audit(st, audit.Error, reason, http.StatusOK)
+		writeRPCError(w, http.StatusOK, rid, codeInternalError, lerrs[0].Err.Error(),
+			map[string]any{"reason": reason, "upstreams": names})
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"tools":[`)
+	n := 0
+	for _, t := range tools {
+		if !g.o.Authorizer.Decide(id, t.Name).Listed() {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(t.Definition)
+		n++
+	}
+	b.WriteString(`]}`)
+	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+	writeRPCResult(w, rid, b.Bytes())
+}
+
+// callParams is the part of tools/call params the gateway decides on.
+type callParams struct {
+	Name *string `json:"name"`
+}
+
+// toolsCall decides a tools/call and, when allowed, forwards it to the
+// upstream that owns the tool with the verified identity attached.
+func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+	var p callParams
+	if len(env.Params) == 0 || json.Unmarshal(env.Params, &p) != nil || p.Name == nil || *p.Name == "" {
+		rid := rawID(env.ID)
+		g.audit(st, audit.Deny, "params_invalid", http.StatusOK)
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, `tools/call needs params with a "name" string`, nil)
+		return
+	}
+	name := *p.Name
+	st.event.Tool = name
+	rid, ok := g.checkRequest(w, r, st, env, name, modern)
+	if !ok {
+		return
+	}
+	d := g.o.Authorizer.Decide(id, name)
+	st.event.Rule = d.Rule
+	switch d.Effect {
+	case policy.Hidden:
+		g.audit(st, audit.Deny, d.Reason, http.StatusOK)
+		g.writeUnknownTool(w, rid, name, modern)
+		return
+	case policy.StepUp:
+		scope := g.o.Authorizer.ChallengeScope(id, d)
+		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
+			Description: "this tool needs more scope", Scope: scope, ResourceMetadata: g.prmURL}.String())
+		g.audit(st, audit.Deny, d.Reason, http.StatusForbidden)
+		writeRPCError(w, http.StatusForbidden, rid, codeForbidden,
+			"tool "+name+" needs scope "+strings.Join(d.Missing, " ")+"; ask the user to grant it",
+			map[string]any{"reason": d.Reason, "required_scopes": d.Required, "missing_scopes": d.Missing})
+		return
+	}
+
+	up, original, err := g.o.Router.Resolve(ctx, name)
+	if err != nil {
+		g.audit(st, audit.Deny, policy.ReasonToolUnknown, http.StatusOK)
+		g.writeUnknownTool(w, rid, name, modern)
+		return
+	}
+	st.event.Upstream = up.Name()
+	params := env.Params
+	if original != name {
+		if params, err = upstream.RenameParams(env.Params, original); err != nil {
+			g.audit(st, audit.Deny, "params_invalid", http.StatusOK)
+			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "tools/call params are not a JSON object", nil)
+			return
+		}
+	}
+	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
+	resp, err := up.Call(ctx, "tools/call", params)
+	if err != nil {
+		reason := reasonUpstreamUnavailable
+		if errors.Is(err, upstream.ErrTimeout) {
+			reason = reasonUpstreamTimeout
+		}
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(err).Msg("tools/call failed")
+		g.audit(st, audit.Error, reason, http.StatusOK)
+		writeRPCError(w, http.StatusOK, rid, codeInternalError, err.Error(), map[string]any{"reason": reason, "upstream": up.Name()})
+		return
+	}
+	if resp.Error != nil {
+		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
+		writeJSON(w, http.StatusOK, struct {
+			JSONRPC string             `json:"jsonrpc"`
+			ID      json.RawMessage    `json:"id"`
+			Error   *upstream.RPCError `json:"error"`
+		}{"2.0", rid, resp.Error})
+		return
+	}
+	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+	writeRPCResult(w, rid, resp.Result)
+}
+
+// writeUnknownTool is the one answer for tools that do not exist and tools
+// the caller may not know about, so a hidden tool reveals nothing.
+func (g *Gateway) writeUnknownTool(w http.ResponseWriter, id json.RawMessage, name string, modern bool) {
+	writeRPCError(w, statusFor(modern, http.StatusBadRequest), id, codeInvalidParams, "Unknown tool: "+name, nil)
+}
+
+// statusFor returns the HTTP status of a JSON-RPC error: the 2026-07-28 era
+// maps errors to statuses, the session era answers 200.
+func statusFor(modern bool, status int) int {
+	if modern {
+		return status
+	}
+	return http.StatusOK
+}

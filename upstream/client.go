@@ -1,0 +1,227 @@
+// Package upstream is the gateway's route stage: the MCP servers behind the
+// gateway, the combined tool catalog across them (with <upstream>__<tool>
+// namespacing), and the calls forwarded to them with the verified identity
+// attached as headers. The caller's own headers never reach an upstream: each
+// upstream request is built from scratch with the configured static headers
+// and the identity headers.
+//
+// Payloads stay raw JSON end to end (json.RawMessage), so tool definitions
+// and results reach the client exactly as the upstream sent them, except for
+// the tool-name prefix.
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// ProtocolVersion is the MCP version the gateway speaks to upstreams.
+const ProtocolVersion = "2025-06-18"
+
+// Sentinel errors of this package, wrapped with the upstream's name.
+var (
+	// ErrTimeout: the upstream did not answer within its timeout.
+	ErrTimeout = errors.New("upstream: timeout")
+	// ErrUnavailable: the upstream could not be reached or answered badly.
+	ErrUnavailable = errors.New("upstream: unavailable")
+)
+
+// RPCError is a JSON-RPC error returned by an upstream, passed to the client
+// unchanged.
+type RPCError = mcpgo.JSONRPCErrorDetails
+
+// Response is an upstream's answer: exactly one of Result or Error is set.
+type Response struct {
+	Result json.RawMessage
+	Error  *RPCError
+}
+
+// headersKey carries per-call headers (the identity) in a context, so that
+// every HTTP request of a call — including a re-initialization it triggers —
+// carries them.
+type headersKey struct{}
+
+// WithHeaders returns ctx carrying h for the upstream requests made with it.
+func WithHeaders(ctx context.Context, h map[string]string) context.Context {
+	return context.WithValue(ctx, headersKey{}, h)
+}
+
+func headersFrom(ctx context.Context) map[string]string {
+	h, _ := ctx.Value(headersKey{}).(map[string]string)
+	return h
+}
+
+// MCPClient is one upstream MCP server over streamable HTTP. It keeps one
+// upstream session, created lazily on first use and re-created when the
+// upstream forgets it (HTTP 404) or restarts. Safe for concurrent use.
+type MCPClient struct {
+	name    string
+	url     string
+	static  map[string]string
+	hc      *http.Client
+	timeout time.Duration
+	version string
+
+	mu     sync.Mutex
+	tr     *transport.StreamableHTTP
+	nextID atomic.Int64
+}
+
+// MCPClientOptions configures an MCPClient.
+type MCPClientOptions struct {
+	// Name of the upstream, used in errors.
+	Name string
+	// URL of the upstream's MCP endpoint.
+	URL string
+	// Headers are static headers sent on every request (credentials).
+	Headers map[string]string
+	// HTTPClient is shared by all upstreams (tuned keep-alive pool).
+	HTTPClient *http.Client
+	// Timeout bounds each call.
+	Timeout time.Duration
+	// Version is the gateway version sent in clientInfo.
+	Version string
+}
+
+// NewMCPClient returns a client; it does not connect until first used.
+func NewMCPClient(o MCPClientOptions) *MCPClient {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return &MCPClient{name: o.Name, url: o.URL, static: o.Headers, hc: o.HTTPClient, timeout: o.Timeout, version: o.Version}
+}
+
+// Name returns the upstream's name.
+func (c *MCPClient) Name() string { return c.name }
+
+// Close ends the upstream session.
+func (c *MCPClient) Close() error {
+	c.mu.Lock()
+	tr := c.tr
+	c.tr = nil
+	c.mu.Unlock()
+	if tr != nil {
+		if err := tr.Close(); err != nil {
+			return fmt.Errorf("close upstream %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// session returns the live transport, connecting (initialize +
+// notifications/initialized) when there is none.
+func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tr != nil {
+		return c.tr, nil
+	}
+	opts := []transport.StreamableHTTPCOption{
+		transport.WithHTTPHeaderFunc(func(ctx context.Context) map[string]string { return headersFrom(ctx) }),
+	}
+	if c.hc != nil {
+		opts = append(opts, transport.WithHTTPBasicClient(c.hc))
+	}
+	if len(c.static) > 0 {
+		opts = append(opts, transport.WithHTTPHeaders(c.static))
+	}
+	tr, err := transport.NewStreamableHTTP(c.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w: %w", c.name, ErrUnavailable, err)
+	}
+	if err := tr.Start(ctx); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w: start: %w", c.name, ErrUnavailable, err)
+	}
+	init := map[string]any{
+		"protocolVersion": ProtocolVersion,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "gatewaystack", "version": c.version},
+	}
+	resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: "initialize", Params: init})
+	if err != nil {
+		_ = tr.Close()
+		return nil, c.wrap(ctx, "initialize", err)
+	}
+	if resp.Error != nil {
+		_ = tr.Close()
+		return nil, fmt.Errorf("upstream %s: %w: initialize refused: %s", c.name, ErrUnavailable, resp.Error.Message)
+	}
+	var ir struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if err := json.Unmarshal(resp.Result, &ir); err == nil && ir.ProtocolVersion != "" {
+		tr.SetProtocolVersion(ir.ProtocolVersion)
+	}
+	if err := tr.SendNotification(ctx, mcpgo.JSONRPCNotification{JSONRPC: "2.0", Notification: mcpgo.Notification{Method: "notifications/initialized"}}); err != nil {
+		_ = tr.Close()
+		return nil, c.wrap(ctx, "notifications/initialized", err)
+	}
+	c.tr = tr
+	return tr, nil
+}
+
+// drop forgets tr if it is still the live transport.
+func (c *MCPClient) drop(tr *transport.StreamableHTTP) {
+	c.mu.Lock()
+	if c.tr == tr {
+		c.tr = nil
+	}
+	c.mu.Unlock()
+	_ = tr.Close()
+}
+
+// Call sends one JSON-RPC request (params as raw JSON) and returns the
+// upstream's raw answer. Headers from WithHeaders in ctx are attached. The
+// call is bounded by the upstream's timeout; an upstream that lost the
+// session is re-initialized and the call retried once (a 404 means the
+// request was not processed).
+func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMessage) (Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		tr, err := c.session(ctx)
+		if err != nil {
+			return Response{}, err
+		}
+		req := transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: method}
+		if len(params) > 0 {
+			req.Params = params
+		}
+		resp, err := tr.SendRequest(ctx, req)
+		if err != nil {
+			if errors.Is(err, transport.ErrSessionTerminated) && attempt == 0 {
+				c.drop(tr)
+				continue
+			}
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				c.drop(tr)
+			}
+			return Response{}, c.wrap(ctx, method, err)
+		}
+		return Response{Result: resp.Result, Error: resp.Error}, nil
+	}
+}
+
+// wrap classifies a transport error into ErrTimeout or ErrUnavailable with a
+// message that names the upstream.
+func (c *MCPClient) wrap(ctx context.Context, method string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("upstream %s did not answer %s within %s: %w", c.name, method, c.timeout, ErrTimeout)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("upstream %s did not answer %s within %s: %w", c.name, method, c.timeout, ErrTimeout)
+	}
+	return fmt.Errorf("upstream %s is unavailable (%s): %w: %w", c.name, method, ErrUnavailable, err)
+}
