@@ -9,8 +9,11 @@
 //     configured algorithms (default RS256 only) and "kid", when present, to
 //     be a string; "crit" and key-carrying headers (jku, x5u, jwk, x5c) are
 //     refused, never fetched;
-//  4. find the signing key in the issuer's JWKS by kid; an unknown kid
-//     triggers at most one refetch per cooldown, shared by all callers;
+//  4. find the signing key in the issuer's JWKS by kid (if no key set has
+//     been loaded yet, fetch it now, single-flight; if that fails, answer
+//     503 jwks_unavailable); an unknown kid triggers at most one refetch per
+//     cooldown, shared by all callers that arrive while it runs (the
+//     start-up fetch does not count against the cooldown);
 //  5. verify the signature with that key and the header's (allowed) alg;
 //  6. validate iss and aud exactly, require exp and sub, and honour exp, nbf
 //     and iat with the configured clock skew;

@@ -16,6 +16,8 @@ type Identity struct {
 	Tenant string
 	// Scopes is the union of the space-separated "scope" (or "scp") claim
 	// and the "permissions" array, without duplicates, in token order.
+	// Entries that are not RFC 6749 scope tokens (empty, or containing
+	// spaces, control characters, '"' or '\') are dropped.
 	Scopes []string
 	// Roles comes from the configured roles claim ("roles" by default).
 	Roles []string

@@ -23,9 +23,9 @@ type ProtectedResourceMetadata struct {
 // https://gw.example/gw/mcp that is /.well-known/oauth-protected-resource/gw/mcp)
 // and the root location for clients that look only there.
 func PRMPaths(resource string) (suffixed, root string, err error) {
-	u, err := url.Parse(resource)
+	u, err := parseResource(resource)
 	if err != nil {
-		return "", "", fmt.Errorf("parse resource %q: %w", resource, err)
+		return "", "", err
 	}
 	root = "/.well-known/oauth-protected-resource"
 	p := strings.TrimSuffix(u.EscapedPath(), "/")
@@ -38,15 +38,29 @@ func PRMPaths(resource string) (suffixed, root string, err error) {
 // PRMURL returns the absolute URL of the path-suffixed metadata document, the
 // one put into resource_metadata of every challenge.
 func PRMURL(resource string) (string, error) {
-	u, err := url.Parse(resource)
+	u, err := parseResource(resource)
 	if err != nil {
-		return "", fmt.Errorf("parse resource %q: %w", resource, err)
+		return "", err
 	}
 	suffixed, _, err := PRMPaths(resource)
 	if err != nil {
 		return "", err
 	}
 	return u.Scheme + "://" + u.Host + suffixed, nil
+}
+
+// parseResource parses an RFC 9728 resource identifier: an absolute http(s)
+// URL without query or fragment (§1.2). Anything else would produce a
+// metadata URL that no client can match against the resource it called.
+func parseResource(resource string) (*url.URL, error) {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return nil, fmt.Errorf("parse resource %q: %w", resource, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("resource %q is not an absolute http(s) URL without query or fragment", resource)
+	}
+	return u, nil
 }
 
 // PRMHandler serves the metadata document as JSON. It is public: no

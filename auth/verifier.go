@@ -72,11 +72,13 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg     VerifierConfig
 	cache   *jwk.Cache
+	res     *httprc.ResourceBase[jwk.Set] // the cached JWKS; Resource() is an atomic load
+	life    context.Context               // cancelled by Close; bounds every JWKS fetch
 	cancel  context.CancelFunc
 	done    chan struct{}
 	fetches singleflight.Group
 
-	lastRefetch atomic.Int64 // unix nanos of the last on-demand JWKS fetch
+	lastRefetch atomic.Int64 // unix nanos of the last unknown-kid JWKS refetch
 	ready       atomic.Bool
 	fetchCount  atomic.Int64
 
@@ -98,6 +100,9 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		if _, ok := jwa.LookupSignatureAlgorithm(a); !ok || a == "none" || strings.HasPrefix(a, "HS") {
 			return nil, fmt.Errorf("auth: algorithm %q is not allowed for access tokens", a)
 		}
+	}
+	if cfg.Skew < 0 || cfg.RefetchCooldown < 0 || cfg.RefreshInterval < 0 || cfg.MaxTokenBytes < 0 || cfg.CacheEntries < 0 {
+		return nil, errors.New("auth: verifier durations and limits must not be negative")
 	}
 	if cfg.Skew == 0 {
 		cfg.Skew = DefaultSkew
@@ -130,7 +135,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	counting := &countingClient{c: cfg.HTTPClient, n: &v.fetchCount}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	v.cancel = cancel
+	v.life, v.cancel = bg, cancel
 	cache, err := jwk.NewCache(bg, httprc.NewClient())
 	if err != nil {
 		cancel()
@@ -146,6 +151,14 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		cancel()
 		_ = cache.Shutdown(context.Background())
 		return nil, fmt.Errorf("auth: register jwks %s: %w", cfg.JWKSURI, err)
+	}
+	// Keep the resource itself: reading its current set is an atomic load,
+	// where cache.Lookup is a round trip through the cache's goroutine that
+	// every verification would queue on.
+	if v.res, err = cache.LookupResource(bg, cfg.JWKSURI); err != nil {
+		cancel()
+		_ = cache.Shutdown(context.Background())
+		return nil, fmt.Errorf("auth: look up jwks %s: %w", cfg.JWKSURI, err)
 	}
 	go v.warmUp(bg)
 	return v, nil
@@ -182,7 +195,10 @@ func (v *Verifier) warmUp(ctx context.Context) {
 	}
 }
 
-// Close stops the background JWKS refresh.
+// Close stops the background JWKS refresh and ends any fetch in flight. It
+// may be called more than once. Afterwards Verify still answers at once: it
+// verifies with the keys already loaded and never fetches again, so a
+// verifier that never loaded keys answers 503 jwks_unavailable.
 func (v *Verifier) Close() error {
 	v.cancel()
 	<-v.done
@@ -201,37 +217,56 @@ func (v *Verifier) Ready() bool { return v.ready.Load() }
 func (v *Verifier) JWKSFetches() int64 { return v.fetchCount.Load() }
 
 // keySet returns the cached key set, fetching it (single-flight) when none
-// has been loaded yet.
+// has been loaded yet. These initial fetches do not count against the
+// unknown-kid cooldown: they are not caused by anything a caller controls.
 func (v *Verifier) keySet(ctx context.Context) (jwk.Set, error) {
 	if v.ready.Load() {
-		if set, err := v.cache.Lookup(ctx, v.cfg.JWKSURI); err == nil {
+		if set := v.res.Resource(); set != nil {
 			return set, nil
 		}
 	}
-	return v.refetch(ctx, true)
+	return v.fetch(ctx, "initial", func() error { return nil })
 }
 
-// refetch fetches the JWKS once for all concurrent callers. Unless force is
-// set it honours the cooldown, so a flood of unknown kids costs at most one
-// fetch per cooldown.
-func (v *Verifier) refetch(ctx context.Context, force bool) (jwk.Set, error) {
-	now := v.cfg.Now().UnixNano()
-	if !force && now-v.lastRefetch.Load() < int64(v.cfg.RefetchCooldown) {
-		return nil, errRefetchCooldown
-	}
-	ch := v.fetches.DoChan("jwks", func() (any, error) {
-		if !force && v.cfg.Now().UnixNano()-v.lastRefetch.Load() < int64(v.cfg.RefetchCooldown) {
-			return nil, errRefetchCooldown
+// refetchForKid fetches the JWKS because a token named a kid the cached set
+// lacks. All concurrent callers share one fetch, and at most one such fetch
+// starts per cooldown, so a flood of random kids costs at most one fetch per
+// cooldown. A caller that is refused by the cooldown gets the current cached
+// set: another caller's refetch may just have loaded the key it needs.
+func (v *Verifier) refetchForKid(ctx context.Context) (jwk.Set, error) {
+	set, err := v.fetch(ctx, "kid", func() error {
+		now := v.cfg.Now().UnixNano()
+		if last := v.lastRefetch.Load(); last != 0 && now-last < int64(v.cfg.RefetchCooldown) {
+			return errRefetchCooldown
 		}
-		v.lastRefetch.Store(v.cfg.Now().UnixNano())
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		v.lastRefetch.Store(now)
+		return nil
+	})
+	if errors.Is(err, errRefetchCooldown) {
+		if cached := v.res.Resource(); cached != nil {
+			return cached, nil
+		}
+	}
+	return set, err
+}
+
+// fetch refreshes the JWKS once for all concurrent callers of the same kind.
+// admit runs inside the flight and may refuse the fetch. The fetch is bound
+// to the verifier's lifetime, not to the caller's request, so a caller that
+// gives up does not cancel it for the others, and Close does.
+func (v *Verifier) fetch(ctx context.Context, kind string, admit func() error) (jwk.Set, error) {
+	ch := v.fetches.DoChan(kind, func() (any, error) {
+		if err := admit(); err != nil {
+			return nil, err
+		}
+		fctx, cancel := context.WithTimeout(v.life, 10*time.Second)
 		defer cancel()
 		set, err := v.cache.Refresh(fctx, v.cfg.JWKSURI)
 		if err != nil {
 			return nil, fmt.Errorf("fetch jwks %s: %w", v.cfg.JWKSURI, err)
 		}
 		v.ready.Store(true)
-		v.cfg.Logger.Info().Str("jwks_uri", v.cfg.JWKSURI).Int("keys", set.Len()).Msg("jwks loaded")
+		v.cfg.Logger.Info().Str("jwks_uri", v.cfg.JWKSURI).Int("keys", set.Len()).Str("cause", kind).Msg("jwks loaded")
 		return set, nil
 	})
 	select {
@@ -340,7 +375,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Ident
 	}
 	key, found := lookupKey(set, kid)
 	if !found {
-		if fresh, ferr := v.refetch(ctx, false); ferr == nil {
+		if fresh, ferr := v.refetchForKid(ctx); ferr == nil {
 			key, found = lookupKey(fresh, kid)
 		}
 	}
@@ -423,7 +458,7 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 	}
 	var scopes []string
 	add := func(s string) {
-		if s != "" && !slices.Contains(scopes, s) {
+		if isScopeToken(s) && !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
 		}
 	}
@@ -466,4 +501,21 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 	}
 	id.TokenID, _ = claims["jti"].(string)
 	return id, nil
+}
+
+// isScopeToken reports whether s is an RFC 6749 §3.3 scope-token (printable
+// ASCII without space, '"' or '\'). Array claims such as "permissions" can
+// carry any string; an entry with a space would turn into several scopes once
+// the scopes are joined into the space-separated identity header upstream,
+// so such entries are dropped rather than trusted.
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

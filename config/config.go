@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,7 +130,8 @@ type Server struct {
 	// SessionKey is a base64 32-byte key sealing session ids, shared by all
 	// replicas; when empty a random key is generated at start-up.
 	SessionKey string `yaml:"session_key"`
-	// SessionTTL is how long an idle session stays valid (default 24h).
+	// SessionTTL is the lifetime of a session id from its creation (default
+	// 24h); after it the client gets 404 and starts a new session.
 	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
@@ -176,25 +179,42 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	}
 	if getenv != nil {
 		if err := c.applyEnv(getenv); err != nil {
-			return nil, fmt.Errorf("load config %s: %w", path, err)
+			return nil, fmt.Errorf("load config: environment: %w", err)
 		}
 	}
 	c.SetDefaults()
 	return &c, nil
 }
 
-// Decode strictly decodes YAML into c: unknown fields are errors.
+// Decode strictly decodes YAML into c: unknown fields, duplicate keys,
+// values of the wrong type (a duration must be written like 30s) and a
+// second YAML document are errors, reported with line numbers.
 func Decode(data []byte, c *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		return fmt.Errorf("decode yaml: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return fmt.Errorf("decode yaml: %w", err)
+		}
+		return fmt.Errorf("decode yaml: line %d: a second YAML document is not allowed; keep the whole configuration in one document", extra.Line)
 	}
 	return nil
 }
 
 // applyEnv overrides fields from the environment. The original project's
-// names keep working.
+// names keep working: OAUTH_ISSUER, OAUTH_AUDIENCE, OAUTH_JWKS_URI,
+// OAUTH_ENFORCE_ALG (comma- or space-separated) and TOOL_SCOPES_JSON (a JSON
+// object of tool name or pattern to scope list, merged into policy.tools;
+// it replaces the scopes of an existing rule and keeps its roles). With
+// DEMO_MODE=true the OAUTH_*_DEMO variants take precedence over OAUTH_*, and
+// OAUTH_SCOPES_DEMO (space-separated) sets auth.baseline_scopes.
 func (c *Config) applyEnv(getenv func(string) string) error {
 	set := func(dst *string, names ...string) {
 		for _, n := range names {
@@ -204,29 +224,36 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	demo := false
+	if v := strings.TrimSpace(getenv("DEMO_MODE")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("DEMO_MODE: %q is not a boolean; set it to true or false", v)
+		}
+		demo = b
+	}
 	set(&c.Listen, "GATEWAYSTACK_LISTEN")
 	set(&c.PublicURL, "GATEWAYSTACK_PUBLIC_URL")
-	if strings.EqualFold(getenv("DEMO_MODE"), "true") {
-		set(&c.Auth.Issuer, "OAUTH_ISSUER_DEMO")
-		set(&c.Auth.Audience, "OAUTH_AUDIENCE_DEMO")
-		set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI_DEMO")
-		if v := getenv("OAUTH_SCOPES_DEMO"); v != "" {
+	if demo {
+		set(&c.Auth.Issuer, "OAUTH_ISSUER_DEMO", "OAUTH_ISSUER")
+		set(&c.Auth.Audience, "OAUTH_AUDIENCE_DEMO", "OAUTH_AUDIENCE")
+		set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI_DEMO", "OAUTH_JWKS_URI")
+		if v := getenv("OAUTH_SCOPES_DEMO"); strings.TrimSpace(v) != "" {
 			c.Auth.BaselineScopes = strings.Fields(v)
 		}
+	} else {
+		set(&c.Auth.Issuer, "OAUTH_ISSUER")
+		set(&c.Auth.Audience, "OAUTH_AUDIENCE")
+		set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI")
 	}
-	set(&c.Auth.Issuer, "OAUTH_ISSUER")
-	set(&c.Auth.Audience, "OAUTH_AUDIENCE")
-	set(&c.Auth.JWKSURI, "OAUTH_JWKS_URI")
-	if v := getenv("OAUTH_ENFORCE_ALG"); v != "" {
+	if v := getenv("OAUTH_ENFORCE_ALG"); strings.TrimSpace(v) != "" {
 		c.Auth.Algorithms = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 	}
 	set(&c.Log.Level, "LOG_LEVEL")
-	if v := getenv("TOOL_SCOPES_JSON"); v != "" {
-		var m map[string][]string
-		dec := json.NewDecoder(strings.NewReader(v))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&m); err != nil {
-			return fmt.Errorf(`TOOL_SCOPES_JSON: want a JSON object of tool name to scope list, e.g. {"notes__read_note":["tool:read"]}: %w`, err)
+	if v := getenv("TOOL_SCOPES_JSON"); strings.TrimSpace(v) != "" {
+		m, err := parseToolScopes(v)
+		if err != nil {
+			return err
 		}
 		if c.Policy.Tools == nil {
 			c.Policy.Tools = make(map[string]ToolRule, len(m))
@@ -240,13 +267,40 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	return nil
 }
 
+// parseToolScopes decodes TOOL_SCOPES_JSON: exactly one JSON object whose
+// values are lists of scopes. A null list is refused rather than read as "no
+// scopes needed", which would open the tool to every authenticated caller;
+// write [] for that.
+func parseToolScopes(v string) (map[string][]string, error) {
+	const want = `TOOL_SCOPES_JSON: want a JSON object of tool name to scope list, e.g. {"notes__read_note":["tool:read"]}`
+	var raw map[string]*[]string
+	dec := json.NewDecoder(strings.NewReader(v))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", want, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: unexpected data after the object", want)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%s: got null", want)
+	}
+	m := make(map[string][]string, len(raw))
+	for tool, scopes := range raw {
+		if scopes == nil {
+			return nil, fmt.Errorf("%s: %q maps to null; give it a list of scopes ([] for none)", want, tool)
+		}
+		m[tool] = *scopes
+	}
+	return m, nil
+}
+
 // SetDefaults fills every unset field with its default.
 func (c *Config) SetDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Listen
+		c.PublicURL = "http://" + defaultPublicHost(c.Listen)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if c.Auth.JWKSURI == "" && c.Auth.Issuer != "" {
@@ -299,4 +353,18 @@ func (c *Config) SetDefaults() {
 			c.Upstreams[i].Timeout = c.Server.UpstreamTimeout
 		}
 	}
+}
+
+// defaultPublicHost turns a listen address into the host:port clients can
+// use: an empty or unspecified host (":8080", "0.0.0.0:8080", "[::]:8080")
+// becomes 127.0.0.1, the one loopback spelling the demo uses everywhere.
+func defaultPublicHost(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -9,7 +9,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Problem is one thing wrong with a configuration: the field path and what to
@@ -49,12 +51,12 @@ func (c *Config) Validate() error {
 		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "%q is not host:port; set it like 127.0.0.1:8080 or :8080", c.Listen)
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || !validPort(port) {
+		add("listen", "%q is not host:port with a port from 0 to 65535; set it like 127.0.0.1:8080 or :8080", c.Listen)
 	}
 	pub, err := url.Parse(c.PublicURL)
-	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" || pub.RawQuery != "" || pub.Fragment != "" {
-		add("public_url", "%q is not an absolute http(s) URL without query; set it to the URL clients use, e.g. https://gateway.example.com", c.PublicURL)
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Hostname() == "" || pub.User != nil || pub.RawQuery != "" || pub.Fragment != "" {
+		add("public_url", "%q is not an absolute http(s) URL with a host and without credentials, query or fragment; set it to the URL clients use, e.g. https://gateway.example.com", c.PublicURL)
 	}
 
 	// auth
@@ -77,8 +79,11 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("auth.algorithms[%d]", i), "%q is not allowed; use asymmetric algorithms only (%s), never none or HS*", a, strings.Join(allowedAlgs, ", "))
 		}
 	}
-	if c.Auth.ClockSkew < 0 || c.Auth.ClockSkew > 600e9 {
-		add("auth.clock_skew", "%s is out of range; use 0s to 10m (default 60s)", c.Auth.ClockSkew)
+	if c.Auth.ClockSkew < 0 || c.Auth.ClockSkew > 10*time.Minute {
+		add("auth.clock_skew", "%s is out of range; use 0s to 10m (0 means the default, 60s)", c.Auth.ClockSkew)
+	}
+	if c.Auth.JWKSRefetchCooldown < 0 {
+		add("auth.jwks_refetch_cooldown", "%s is negative; use a positive duration such as 30s (the default): it bounds JWKS fetches caused by unknown key ids", c.Auth.JWKSRefetchCooldown)
 	}
 	for i, s := range c.Auth.AuthorizationServers {
 		if !isHTTPURL(s) {
@@ -113,7 +118,7 @@ func (c *Config) Validate() error {
 		switch {
 		case !validHeaderName(h):
 			add(f, "%q is not a valid HTTP header name", h)
-		case isReservedHeader(canon):
+		case isReservedHeader(canon) || isCredentialHeader(canon):
 			add(f, "%q is reserved by HTTP or MCP; pick a name like X-User-Id", h)
 		case seen[canon] != "":
 			add(f, "%q is also used by %s; each identity header needs its own name", h, seen[canon])
@@ -135,24 +140,39 @@ func (c *Config) Validate() error {
 			add(f+".name", "%q is used twice; upstream names must be unique", u.Name)
 		}
 		names[u.Name] = true
+		if u.Timeout < 0 {
+			add(f+".timeout", "must be positive, e.g. 30s")
+		}
 		if u.MCP == nil {
 			add(f, "no upstream kind; add mcp: {url: ...}")
 			continue
 		}
-		if !isHTTPURL(u.MCP.URL) {
+		if mu, err := url.Parse(u.MCP.URL); err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Hostname() == "" || mu.Fragment != "" {
 			add(f+".mcp.url", "%q is not an absolute http(s) URL of an MCP endpoint, e.g. http://127.0.0.1:5052/mcp", u.MCP.URL)
 		}
+		// Static headers carry the upstream's own credentials (an API key,
+		// often as Authorization: the caller's token is never forwarded, so
+		// this is the only Authorization the upstream sees). They must not
+		// forge the identity headers nor break the MCP transport.
+		keys := make([]string, 0, len(u.MCP.Headers))
 		for k := range u.MCP.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
 			canon := http.CanonicalHeaderKey(k)
+			hf := f + ".mcp.headers." + k
 			switch {
 			case !validHeaderName(k):
-				add(f+".mcp.headers."+k, "not a valid HTTP header name")
-			case isReservedHeader(canon) || seen[canon] != "":
-				add(f+".mcp.headers."+k, "the gateway sets this header itself; remove it")
+				add(hf, "not a valid HTTP header name")
+			case seen[canon] != "":
+				add(hf, "%s is the identity header set from %s; the gateway sets it from the verified token, remove it", canon, seen[canon])
+			case isReservedHeader(canon):
+				add(hf, "the gateway or the MCP transport sets this header itself; remove it")
 			}
-		}
-		if u.Timeout < 0 {
-			add(f+".timeout", "must be positive, e.g. 30s")
+			if strings.ContainsFunc(u.MCP.Headers[k], func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+				add(hf, "the value contains control characters; write it on one line")
+			}
 		}
 	}
 
@@ -175,8 +195,12 @@ func (c *Config) Validate() error {
 		if _, err := path.Match(p, ""); err != nil {
 			add(f, "invalid glob: %v", err)
 		}
-		if up, _, ok := strings.Cut(p, "__"); ok && !strings.ContainsAny(up, "*?[") && !names[up] && !unprefixedTool(c, p) {
+		up, _, hasSep := strings.Cut(p, "__")
+		switch {
+		case hasSep && !strings.ContainsAny(up, "*?[\\") && !names[up] && !unprefixedTool(c, p):
 			add(f, "references unknown upstream %q; define it under upstreams or fix the name", up)
+		case !hasSep && !strings.ContainsAny(p, "*?[\\") && len(c.Upstreams) > 0 && !unprefixedTool(c, p):
+			add(f, "matches no tool: every upstream prefixes its tool names as <upstream>__<tool>; write e.g. %s__%s, or set prefix: false on the upstream", c.Upstreams[0].Name, p)
 		}
 		checkScopes(f+".scopes", r.Scopes)
 		for i, role := range r.Roles {
@@ -195,7 +219,8 @@ func (c *Config) Validate() error {
 	}
 	for i, o := range c.Server.AllowedOrigins {
 		u, err := url.Parse(o)
-		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(u.Host, "*") {
 			add(fmt.Sprintf("server.allowed_origins[%d]", i), "%q is not an origin; use scheme://host[:port], e.g. https://app.example.com (wildcards are not allowed)", o)
 		}
 	}
@@ -247,10 +272,30 @@ func validHeaderName(h string) bool {
 	return true
 }
 
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535 && p != "" && p[0] != '+' && p[0] != '-'
+}
+
+// isReservedHeader reports whether a header is owned by HTTP or by the MCP
+// transport (Host, Connection and the other hop-by-hop headers, Content-*,
+// Accept, Mcp-*): neither an identity header nor a static upstream header
+// may use it.
 func isReservedHeader(canon string) bool {
 	switch canon {
-	case "Authorization", "Host", "Content-Type", "Content-Length", "Connection", "Transfer-Encoding",
-		"Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name", "Cookie":
+	case "Host", "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Accept", "Accept-Encoding", "Last-Event-Id":
+		return true
+	}
+	return strings.HasPrefix(canon, "Content-") || strings.HasPrefix(canon, "Mcp-")
+}
+
+// isCredentialHeader reports whether a header carries credentials. An
+// upstream may legitimately receive its own API key in one (a static
+// header), but an identity header must never be named like one.
+func isCredentialHeader(canon string) bool {
+	switch canon {
+	case "Authorization", "Proxy-Authorization", "Cookie":
 		return true
 	}
 	return false

@@ -75,7 +75,12 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	for _, u := range cfg.Upstreams {
 		headers := make(map[string]string, len(u.MCP.Headers))
 		for k, val := range u.MCP.Headers {
-			headers[k] = expandEnv(val, o.Getenv)
+			expanded, err := expandEnv(val, o.Getenv)
+			if err != nil {
+				_ = v.Close()
+				return nil, fmt.Errorf("upstreams[%s].mcp.headers.%s: %w", u.Name, k, err)
+			}
+			headers[k] = expanded
 		}
 		ups = append(ups, upstream.Upstream{
 			Caller: upstream.NewMCPClient(upstream.MCPClientOptions{
@@ -177,10 +182,23 @@ func UpstreamHTTPClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// expandEnv replaces ${VAR} references with values from getenv.
-func expandEnv(s string, getenv func(string) string) string {
+// expandEnv replaces ${VAR} references with values from getenv. A variable
+// that is unset or empty is an error: an upstream credential that silently
+// became "Bearer " would only surface as confusing upstream failures.
+func expandEnv(s string, getenv func(string) string) (string, error) {
 	if !strings.Contains(s, "${") {
-		return s
+		return s, nil
 	}
-	return os.Expand(s, getenv)
+	var missing []string
+	out := os.Expand(s, func(name string) string {
+		v := getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set; export it before starting the gateway", strings.Join(missing, ", "))
+	}
+	return out, nil
 }

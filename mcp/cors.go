@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/gatewaystack/gatewaystack/audit"
 )
 
 // CORS: allowed request headers of MCP clients running in browsers.
@@ -20,14 +22,16 @@ const (
 // included — carries the CORS headers for an allowed origin.
 type corsPolicy struct {
 	origins []string // empty: loopback origins only
+	// refuse answers a request from an origin that is not allowed.
+	refuse func(w http.ResponseWriter, r *http.Request, reason, description string)
 }
 
-func newCORSPolicy(origins []string) *corsPolicy {
+func newCORSPolicy(origins []string, refuse func(w http.ResponseWriter, r *http.Request, reason, description string)) *corsPolicy {
 	norm := make([]string, 0, len(origins))
 	for _, o := range origins {
 		norm = append(norm, strings.ToLower(strings.TrimSuffix(o, "/")))
 	}
-	return &corsPolicy{origins: norm}
+	return &corsPolicy{origins: norm, refuse: refuse}
 }
 
 // allowed reports whether a browser origin may call the gateway.
@@ -60,8 +64,7 @@ func (c *corsPolicy) wrap(next http.Handler) http.Handler {
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if origin != "" {
 			if !c.allowed(origin) {
-				writeJSON(w, http.StatusForbidden, map[string]string{"error": "origin_not_allowed",
-					"error_description": "this origin is not allowed; add it to server.allowed_origins"})
+				c.refuse(w, r, "origin_not_allowed", "this origin is not allowed; add it to server.allowed_origins")
 				return
 			}
 			h := w.Header()
@@ -107,6 +110,18 @@ func validToken(h string) bool {
 	return true
 }
 
+// refuse answers a request refused before identification (origin or Host
+// not allowed) with 403: one audit line and a JSON error carrying a request
+// id, like every other decision.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, reason, description string) {
+	st := &requestState{start: now()}
+	st.event.RequestID = newRequestID()
+	st.event.Method = r.Method
+	w.Header().Set("X-Request-Id", st.event.RequestID)
+	g.audit(st, audit.Deny, reason, http.StatusForbidden)
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": reason, "error_description": description})
+}
+
 // hostCheck refuses requests whose Host header is not this gateway's
 // (DNS-rebinding protection): loopback names and the configured hosts pass.
 func (g *Gateway) hostCheck(next http.Handler) http.Handler {
@@ -122,12 +137,7 @@ func (g *Gateway) hostCheck(next http.Handler) http.Handler {
 		}
 		name = strings.Trim(name, "[]")
 		if !isLoopbackHost(name) && !slices.Contains(allowed, host) && !slices.Contains(allowed, name) {
-			st := &requestState{start: now()}
-			st.event.RequestID = newRequestID()
-			st.event.Method = r.Method
-			g.audit(st, "deny", "host_not_allowed", http.StatusForbidden)
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "host_not_allowed",
-				"error_description": "this Host is not served here; add it to server.allowed_hosts"})
+			g.refuse(w, r, "host_not_allowed", "this Host is not served here; add it to server.allowed_hosts")
 			return
 		}
 		next.ServeHTTP(w, r)

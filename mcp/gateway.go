@@ -97,7 +97,7 @@ func New(o Options) (*Gateway, error) {
 		// configured allow-lists, which also cover non-loopback deployments.
 		server.WithDisableLocalhostProtection(true),
 	)
-	g.cors = newCORSPolicy(o.AllowedOrigins)
+	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}

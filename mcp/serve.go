@@ -198,10 +198,21 @@ func checkModernHeaders(r *http.Request, method, name string, params json.RawMes
 		return mcpgo.HeaderProtocolVersion + " header does not match _meta " + mcpgo.MetaKeyProtocolVersion
 	case r.Header.Get(mcpgo.HeaderMethod) != method:
 		return mcpgo.HeaderMethod + " header does not match the request method"
-	case name != "" && r.Header.Get(mcpgo.HeaderName) != name:
+	case name != "" && !headerValueIs(r.Header.Get(mcpgo.HeaderName), name):
 		return mcpgo.HeaderName + " header does not match params.name"
 	}
 	return ""
+}
+
+// headerValueIs compares a 2026-07-28 header value, which clients send in
+// the =?base64?...?= form when the value is not a plain header token, with
+// the body's value.
+func headerValueIs(header, want string) bool {
+	if header == want {
+		return true
+	}
+	decoded, ok := mcpgo.DecodeHeaderValue(header)
+	return ok && decoded == want
 }
 
 // writeAuthError renders an identify-stage failure: status, challenge and a

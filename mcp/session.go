@@ -134,8 +134,25 @@ type identityKey struct{}
 type resolver struct{ s *Sessions }
 
 func (r resolver) ResolveSessionIdManager(req *http.Request) server.SessionIdManager {
+	if req == nil {
+		// mcp-go asks without a request when it closes every stream at
+		// shutdown (StreamableHTTPServer.CloseSessions).
+		return closingManager{}
+	}
 	return boundManager{s: r.s, ctx: req.Context()}
 }
+
+// closingManager is what mcp-go gets when it resolves a manager without a
+// request, at shutdown. Ending this process's streams must not revoke the
+// sessions: their ids are self-contained, and the clients may carry them on
+// to another replica sharing the key. It issues and accepts nothing.
+type closingManager struct{}
+
+func (closingManager) Generate() string { return "" }
+
+func (closingManager) Validate(string) (bool, error) { return false, ErrSessionInvalid }
+
+func (closingManager) Terminate(string) (bool, error) { return false, nil }
 
 // boundManager is the per-request server.SessionIdManager.
 type boundManager struct {

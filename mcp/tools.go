@@ -64,7 +64,7 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 		}
 		st.event.Upstream = strings.Join(names, ",")
 		g.audit(st, audit.Error, reason, http.StatusOK)
-		writeRPCError(w, http.StatusOK, rid, codeInternalError, lerrs[0].Err.Error(),
+		writeRPCError(w, http.StatusOK, rid, codeInternalError, upstreamMessage(st.event.Upstream, reason),
 			map[string]any{"reason": reason, "upstreams": names})
 		return
 	}
@@ -86,22 +86,18 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 	writeRPCResult(w, rid, b.Bytes())
 }
 
-// callParams is the part of tools/call params the gateway decides on.
-type callParams struct {
-	Name *string `json:"name"`
-}
-
 // toolsCall decides a tools/call and, when allowed, forwards it to the
 // upstream that owns the tool with the verified identity attached.
 func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	var p callParams
-	if len(env.Params) == 0 || json.Unmarshal(env.Params, &p) != nil || p.Name == nil || *p.Name == "" {
+	p, perr := upstream.ParseCallParams(env.Params)
+	if perr != nil {
 		rid := rawID(env.ID)
-		g.audit(st, audit.Deny, "params_invalid", http.StatusOK)
-		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, `tools/call needs params with a "name" string`, nil)
+		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams,
+			`tools/call needs params with one "name" string (exactly that key, in lower case)`, nil)
 		return
 	}
-	name := *p.Name
+	name := p.Name
 	st.event.Tool = name
 	rid, ok := g.checkRequest(w, r, st, env, name, modern)
 	if !ok {
@@ -111,7 +107,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	st.event.Rule = d.Rule
 	switch d.Effect {
 	case policy.Hidden:
-		g.audit(st, audit.Deny, d.Reason, http.StatusOK)
+		g.audit(st, audit.Deny, d.Reason, statusFor(modern, http.StatusBadRequest))
 		g.writeUnknownTool(w, rid, name, modern)
 		return
 	case policy.StepUp:
@@ -125,31 +121,27 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 
+	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
 	up, original, err := g.o.Router.Resolve(ctx, name)
-	if err != nil {
-		g.audit(st, audit.Deny, policy.ReasonToolUnknown, http.StatusOK)
+	if errors.Is(err, upstream.ErrUnknownTool) {
+		g.audit(st, audit.Deny, policy.ReasonToolUnknown, statusFor(modern, http.StatusBadRequest))
 		g.writeUnknownTool(w, rid, name, modern)
 		return
 	}
-	st.event.Upstream = up.Name()
-	params := env.Params
-	if original != name {
-		if params, err = upstream.RenameParams(env.Params, original); err != nil {
-			g.audit(st, audit.Deny, "params_invalid", http.StatusOK)
-			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "tools/call params are not a JSON object", nil)
-			return
-		}
+	if err != nil {
+		g.upstreamFailed(w, st, rid, up.Name(), err)
+		return
 	}
-	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
+	st.event.Upstream = up.Name()
+	params, err := p.Encode(original)
+	if err != nil {
+		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "tools/call params could not be re-encoded", nil)
+		return
+	}
 	resp, err := up.Call(ctx, "tools/call", params)
 	if err != nil {
-		reason := reasonUpstreamUnavailable
-		if errors.Is(err, upstream.ErrTimeout) {
-			reason = reasonUpstreamTimeout
-		}
-		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(err).Msg("tools/call failed")
-		g.audit(st, audit.Error, reason, http.StatusOK)
-		writeRPCError(w, http.StatusOK, rid, codeInternalError, err.Error(), map[string]any{"reason": reason, "upstream": up.Name()})
+		g.upstreamFailed(w, st, rid, up.Name(), err)
 		return
 	}
 	if resp.Error != nil {
@@ -163,6 +155,29 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
 	writeRPCResult(w, rid, resp.Result)
+}
+
+// upstreamFailed answers a tools/call whose upstream could not be reached
+// or did not answer in time: a JSON-RPC error naming the upstream.
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, st *requestState, rid json.RawMessage, name string, err error) {
+	reason := reasonUpstreamUnavailable
+	if errors.Is(err, upstream.ErrTimeout) {
+		reason = reasonUpstreamTimeout
+	}
+	st.event.Upstream = name
+	g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", name).Err(err).Msg("tools/call failed")
+	g.audit(st, audit.Error, reason, http.StatusOK)
+	writeRPCError(w, http.StatusOK, rid, codeInternalError, upstreamMessage(name, reason), map[string]any{"reason": reason, "upstream": name})
+}
+
+// upstreamMessage is what a caller learns about a failed upstream: its name
+// and whether it was unreachable or too slow. The transport error itself
+// (upstream URLs, addresses) goes to the log only.
+func upstreamMessage(name, reason string) string {
+	if reason == reasonUpstreamTimeout {
+		return "upstream " + name + " did not answer in time"
+	}
+	return "upstream " + name + " is unavailable"
 }
 
 // writeUnknownTool is the one answer for tools that do not exist and tools

@@ -5,9 +5,11 @@
 //
 // Precedence: when several patterns match a tool, the most specific one
 // decides. An exact name beats every glob; between globs, the one with the
-// longer literal prefix (the text before its first '*', '?' or '[') wins,
-// then the one with more literal characters, then the lexically smaller
-// pattern, so the outcome never depends on map order.
+// longer literal prefix (the text before its first '*', '?' or '[', an
+// escaped character counting as one) wins, then the one with more literal
+// characters (wildcards and [...] classes count as none), then the lexically
+// smaller pattern, so the outcome never depends on map order. Globs follow
+// path.Match: '*' and '?' do not match '/'.
 //
 // Outcomes for a tool with a rule:
 //   - all required scopes and (if roles are set) one of the roles present:
@@ -104,7 +106,8 @@ type Authorizer struct {
 
 // New builds an Authorizer from pattern rules and the step-up scopes (scopes
 // a user may grant on demand). Patterns must be valid path.Match globs; the
-// config package validates them.
+// config package validates them. The rules are copied: changing them after
+// New does not change the Authorizer.
 func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 	a := &Authorizer{exact: map[string]entry{}, stepUp: map[string]bool{}, known: map[string]bool{}}
 	for _, s := range stepUp {
@@ -115,21 +118,16 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 		a.known[s] = true
 	}
 	for p, r := range rules {
+		r = Rule{Scopes: slices.Clip(slices.Clone(r.Scopes)), Roles: slices.Clone(r.Roles)}
 		for _, s := range r.Scopes {
 			a.known[s] = true
 		}
-		i := strings.IndexAny(p, "*?[")
-		if i < 0 {
+		glob, prefix, literal := specificity(p)
+		if !glob {
 			a.exact[p] = entry{pattern: p, rule: r}
 			continue
 		}
-		lit := 0
-		for _, c := range p {
-			if c != '*' && c != '?' {
-				lit++
-			}
-		}
-		a.globs = append(a.globs, entry{pattern: p, glob: true, prefix: i, literal: lit, rule: r})
+		a.globs = append(a.globs, entry{pattern: p, glob: true, prefix: prefix, literal: literal, rule: r})
 	}
 	slices.SortFunc(a.globs, func(x, y entry) int {
 		if x.prefix != y.prefix {
@@ -141,6 +139,45 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 		return strings.Compare(x.pattern, y.pattern)
 	})
 	return a
+}
+
+// specificity reads a path.Match pattern: whether it is a glob (has '*', '?',
+// a '[...]' class or a '\' escape), the length of its literal prefix (the
+// characters it matches before its first wildcard or class, an escaped
+// character counting as one) and its number of literal characters (a class
+// and a wildcard count as none).
+func specificity(p string) (glob bool, prefix, literal int) {
+	inPrefix := true
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*', '?':
+			glob, inPrefix = true, false
+		case '[':
+			glob, inPrefix = true, false
+			// skip the class up to its closing, unescaped ']'
+			j := i + 1
+			for j < len(p) && p[j] != ']' {
+				if p[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j
+		case '\\':
+			glob = true
+			i++
+			literal++
+			if inPrefix {
+				prefix++
+			}
+		default:
+			literal++
+			if inPrefix {
+				prefix++
+			}
+		}
+	}
+	return glob, prefix, literal
 }
 
 // match returns the most specific entry for tool.
@@ -162,6 +199,8 @@ func (a *Authorizer) Decide(id auth.Identity, tool string) Decision {
 	if !ok {
 		return Decision{Effect: Hidden, Reason: ReasonToolUnknown}
 	}
+	// Required is clipped, so a caller appending to it cannot write into
+	// the rule; its elements are shared and must be treated as read-only.
 	d := Decision{Rule: e.pattern, Required: e.rule.Scopes}
 	for _, s := range e.rule.Scopes {
 		if !id.HasScope(s) {
@@ -191,7 +230,12 @@ func (a *Authorizer) Decide(id auth.Identity, tool string) Decision {
 // knows. The union matters because clients replace their requested scope
 // with the challenge's, and must not lose what they already hold.
 func (a *Authorizer) ChallengeScope(id auth.Identity, d Decision) string {
-	out := slices.Clone(d.Required)
+	out := make([]string, 0, len(d.Required)+len(id.Scopes))
+	for _, s := range d.Required {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
 	for _, s := range id.Scopes {
 		if a.known[s] && !slices.Contains(out, s) {
 			out = append(out, s)

@@ -11,6 +11,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -196,7 +197,7 @@ func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMess
 		}
 		req := transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: method}
 		if len(params) > 0 {
-			req.Params = params
+			req.Params = legacyParams(params)
 		}
 		resp, err := tr.SendRequest(ctx, req)
 		if err != nil {
@@ -211,6 +212,56 @@ func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMess
 		}
 		return Response{Result: resp.Result, Error: resp.Error}, nil
 	}
+}
+
+// eraMetaKeys are the per-request _meta keys of the stateless 2026-07-28
+// era: what the initialize handshake establishes once per session in the
+// era this client speaks upstream. They describe the gateway's caller, not
+// the gateway, and an upstream on a session-era protocol refuses a request
+// whose _meta names a protocol version its session did not negotiate.
+var eraMetaKeys = []string{
+	mcpgo.MetaKeyProtocolVersion,
+	mcpgo.MetaKeyClientInfo,
+	mcpgo.MetaKeyClientCapabilities,
+	mcpgo.MetaKeyLogLevel,
+}
+
+// legacyParams returns params without the 2026-07-28 per-request _meta keys
+// (and without _meta when nothing else is left in it); everything else is
+// kept as sent. Params without such keys are returned unchanged.
+func legacyParams(params json.RawMessage) json.RawMessage {
+	if !bytes.Contains(params, []byte("io.modelcontextprotocol/")) {
+		return params
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil {
+		return params
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(obj["_meta"], &meta) != nil || meta == nil {
+		return params
+	}
+	n := len(meta)
+	for _, k := range eraMetaKeys {
+		delete(meta, k)
+	}
+	if len(meta) == n {
+		return params
+	}
+	if len(meta) == 0 {
+		delete(obj, "_meta")
+	} else {
+		b, err := json.Marshal(meta)
+		if err != nil {
+			return params
+		}
+		obj["_meta"] = b
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return params
+	}
+	return out
 }
 
 // wrap classifies a transport error into ErrTimeout or ErrUnavailable with a

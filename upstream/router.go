@@ -1,13 +1,15 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Separator joins an upstream's name and a tool name: notes__read_note.
@@ -54,18 +56,34 @@ type ListError struct {
 	Err      error
 }
 
+// CatalogRefreshInterval is the least time between two catalog refreshes of
+// one upstream caused by calls to tools it has not listed: a flood of calls
+// to made-up tool names costs at most one upstream tools/list per interval.
+const CatalogRefreshInterval = 5 * time.Second
+
 // Router resolves exposed tool names to upstreams and builds the catalog.
+//
+// Only tools an upstream has listed are callable through it: a call to any
+// other name is answered as unknown by the gateway itself, exactly like a
+// tool the caller may not see, so that neither the upstream's own "not
+// found" error nor the un-prefixed name ever reaches the client.
 type Router struct {
 	ups    []Upstream
 	byName map[string]Upstream
+	now    func() time.Time
 
-	mu         sync.RWMutex
-	unprefixed map[string]string // exposed name -> upstream, for unprefixed upstreams
+	refreshes singleflight.Group
+
+	mu          sync.RWMutex
+	unprefixed  map[string]string              // exposed name -> upstream, for unprefixed upstreams
+	known       map[string]map[string]struct{} // upstream -> original tool names it has listed
+	lastRefresh map[string]time.Time           // upstream -> last successful listing
 }
 
 // NewRouter returns a router over ups (in configuration order).
 func NewRouter(ups []Upstream) *Router {
-	r := &Router{ups: ups, byName: make(map[string]Upstream, len(ups)), unprefixed: map[string]string{}}
+	r := &Router{ups: ups, byName: make(map[string]Upstream, len(ups)), now: time.Now,
+		unprefixed: map[string]string{}, known: map[string]map[string]struct{}{}, lastRefresh: map[string]time.Time{}}
 	for _, u := range ups {
 		r.byName[u.Name()] = u
 	}
@@ -113,15 +131,75 @@ func (r *Router) ListTools(ctx context.Context) ([]Tool, []ListError) {
 			continue
 		}
 		tools = append(tools, results[i]...)
-		if !u.Prefixed {
-			r.mu.Lock()
-			for _, t := range results[i] {
-				r.unprefixed[t.Name] = u.Name()
-			}
-			r.mu.Unlock()
-		}
+		r.remember(u, results[i])
 	}
 	return tools, lerrs
+}
+
+// remember adds a successful listing of u to the catalog. Names are only
+// ever added: an upstream may list different tools to different users, and
+// a tool one caller was shown must stay callable for the others.
+func (r *Router) remember(u Upstream, tools []Tool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	known := r.known[u.Name()]
+	if known == nil {
+		known = make(map[string]struct{}, len(tools))
+		r.known[u.Name()] = known
+	}
+	for _, t := range tools {
+		known[t.Original] = struct{}{}
+		if !u.Prefixed {
+			r.unprefixed[t.Name] = u.Name()
+		}
+	}
+	r.lastRefresh[u.Name()] = r.now()
+}
+
+// has reports whether u has listed a tool named original.
+func (r *Router) has(u Upstream, original string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.known[u.Name()][original]
+	return ok
+}
+
+// errRefreshedRecently: the catalog of the upstream is fresh enough.
+var errRefreshedRecently = errors.New("upstream: catalog refreshed recently")
+
+// refresh lists u's tools into the catalog, once for all concurrent callers
+// and at most once per CatalogRefreshInterval after a successful listing (a
+// failed listing does not count, so an upstream that is down keeps being
+// reported as down rather than its tools as unknown).
+func (r *Router) refresh(ctx context.Context, u Upstream) error {
+	recent := func() bool {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		last, ok := r.lastRefresh[u.Name()]
+		return ok && r.now().Sub(last) < CatalogRefreshInterval
+	}
+	if recent() {
+		return errRefreshedRecently
+	}
+	ch := r.refreshes.DoChan(u.Name(), func() (any, error) {
+		if recent() {
+			return nil, errRefreshedRecently
+		}
+		// The flight outlives a caller that gives up; each upstream call
+		// is bounded by the upstream's own timeout.
+		tools, err := r.listOne(context.WithoutCancel(ctx), u)
+		if err != nil {
+			return nil, err
+		}
+		r.remember(u, tools)
+		return nil, nil
+	})
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("upstream %s did not list its tools in time: %w: %w", u.Name(), ErrTimeout, ctx.Err())
+	case res := <-ch:
+		return res.Err
+	}
 }
 
 func (r *Router) listOne(ctx context.Context, u Upstream) ([]Tool, error) {
@@ -194,37 +272,47 @@ func exposeTool(u Upstream, raw json.RawMessage) (Tool, error) {
 	return Tool{Name: exposed, Original: name, Upstream: u.Name(), Definition: def}, nil
 }
 
-// Resolve maps an exposed tool name to its upstream and original name.
-// Prefixed upstreams are resolved by name; tools of unprefixed upstreams are
-// found in the last catalog, refreshed once when missing.
+// Resolve maps an exposed tool name to its upstream and original name. The
+// tool must be one the upstream has listed; when it is not in the catalog
+// yet, the upstream (or, for a name without prefix, every unprefixed
+// upstream) is listed again, at most once per CatalogRefreshInterval. The
+// error is ErrUnknownTool for a name no upstream offers, or the upstream's
+// ErrUnavailable / ErrTimeout when it could not be asked (the returned
+// Upstream then names it). Headers from WithHeaders in ctx go with the
+// listing, so upstreams that need the caller's identity to list still can.
 func (r *Router) Resolve(ctx context.Context, exposed string) (Upstream, string, error) {
 	if name, tool, ok := strings.Cut(exposed, Separator); ok {
 		if u, found := r.byName[name]; found && u.Prefixed && tool != "" {
-			return u, tool, nil
+			if r.has(u, tool) {
+				return u, tool, nil
+			}
+			if err := r.refresh(ctx, u); err != nil && !errors.Is(err, errRefreshedRecently) {
+				return u, "", err
+			}
+			if r.has(u, tool) {
+				return u, tool, nil
+			}
 		}
 	}
 	if u, ok := r.lookupUnprefixed(exposed); ok {
 		return u, exposed, nil
 	}
-	hasUnprefixed := false
+	var failed Upstream
+	var ferr error
 	for _, u := range r.ups {
-		if !u.Prefixed {
-			hasUnprefixed = true
-			tools, err := r.listOne(ctx, u)
-			if err != nil {
-				continue
-			}
-			r.mu.Lock()
-			for _, t := range tools {
-				r.unprefixed[t.Name] = u.Name()
-			}
-			r.mu.Unlock()
+		if u.Prefixed {
+			continue
+		}
+		if err := r.refresh(ctx, u); err != nil && !errors.Is(err, errRefreshedRecently) && ferr == nil {
+			failed, ferr = u, err
+		}
+		if found, ok := r.lookupUnprefixed(exposed); ok {
+			return found, exposed, nil
 		}
 	}
-	if hasUnprefixed {
-		if u, ok := r.lookupUnprefixed(exposed); ok {
-			return u, exposed, nil
-		}
+	if ferr != nil {
+		// An unprefixed upstream that could not be asked may own the tool.
+		return failed, "", ferr
 	}
 	return Upstream{}, "", fmt.Errorf("%w: %s", ErrUnknownTool, exposed)
 }
@@ -240,20 +328,55 @@ func (r *Router) lookupUnprefixed(exposed string) (Upstream, bool) {
 	return u, ok
 }
 
-// RenameParams returns tools/call params with "name" set to original; every
-// other field is kept as sent.
-func RenameParams(params json.RawMessage, original string) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(params))
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("decode tools/call params: %w", err)
+// ErrParamsInvalid: tools/call params that are not an object with a
+// non-empty string "name", or that are ambiguous about the name.
+var ErrParamsInvalid = errors.New("upstream: tools/call params invalid")
+
+// CallParams is the params object of a tools/call, decoded once: the tool
+// name the gateway decides on, and every field as sent.
+type CallParams struct {
+	// Name is the exposed tool name the caller asked for.
+	Name   string
+	fields map[string]json.RawMessage
+}
+
+// ParseCallParams decodes tools/call params. The name is read by its exact
+// key; params that also carry a key equal to "name" up to letter case
+// ("NAME", "Name") are refused, because JSON decoders disagree on them
+// (Go's matches keys case-insensitively, most others do not) and the tool
+// the gateway authorizes must be the tool every upstream runs.
+func ParseCallParams(raw json.RawMessage) (CallParams, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return CallParams{}, fmt.Errorf("%w: not a JSON object", ErrParamsInvalid)
 	}
+	for k := range fields {
+		if k != "name" && strings.EqualFold(k, "name") {
+			return CallParams{}, fmt.Errorf("%w: %q next to \"name\"", ErrParamsInvalid, k)
+		}
+	}
+	var name string
+	if err := json.Unmarshal(fields["name"], &name); err != nil || name == "" {
+		return CallParams{}, fmt.Errorf("%w: no \"name\" string", ErrParamsInvalid)
+	}
+	return CallParams{Name: name, fields: fields}, nil
+}
+
+// Encode returns the params to send upstream: "name" set to original, once,
+// and every other field as the caller sent it. The params are always
+// re-encoded, so a duplicate "name" key never reaches an upstream whose
+// decoder might pick another duplicate than the gateway's did.
+func (p CallParams) Encode(original string) (json.RawMessage, error) {
 	n, err := json.Marshal(original)
 	if err != nil {
 		return nil, fmt.Errorf("encode tool name: %w", err)
 	}
-	obj["name"] = n
-	out, err := json.Marshal(obj)
+	fields := make(map[string]json.RawMessage, len(p.fields))
+	for k, v := range p.fields {
+		fields[k] = v
+	}
+	fields["name"] = n
+	out, err := json.Marshal(fields)
 	if err != nil {
 		return nil, fmt.Errorf("encode tools/call params: %w", err)
 	}
