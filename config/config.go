@@ -37,6 +37,8 @@ type Config struct {
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Policy maps tool-name patterns to what a caller needs.
 	Policy Policy `yaml:"policy"`
+	// Proxy is the plain HTTP pass-through at /proxy/*.
+	Proxy Proxy `yaml:"proxy"`
 	// Server holds HTTP-level settings.
 	Server Server `yaml:"server"`
 	// Log configures logging and the audit stream.
@@ -82,8 +84,127 @@ type Upstream struct {
 	Prefix *bool `yaml:"prefix"`
 	// MCP is an MCP server over streamable HTTP.
 	MCP *MCPUpstream `yaml:"mcp"`
+	// Stdio is a local MCP server the gateway starts as a child process.
+	Stdio *StdioUpstream `yaml:"stdio"`
+	// REST is a set of tools the gateway maps onto a plain HTTP API.
+	REST *RESTUpstream `yaml:"rest"`
 	// Timeout bounds each call to this upstream (default server.upstream_timeout).
 	Timeout time.Duration `yaml:"timeout"`
+	// MaxConcurrency caps the calls in flight to this upstream at once, so a
+	// slow upstream cannot take every worker (default 64; calls beyond it
+	// wait, bounded by the timeout).
+	MaxConcurrency int `yaml:"max_concurrency"`
+}
+
+// Kind names the upstream's kind: "mcp", "stdio" or "rest" ("" when none
+// or several are set; Validate reports that).
+func (u Upstream) Kind() string {
+	n, kind := 0, ""
+	if u.MCP != nil {
+		n, kind = n+1, "mcp"
+	}
+	if u.Stdio != nil {
+		n, kind = n+1, "stdio"
+	}
+	if u.REST != nil {
+		n, kind = n+1, "rest"
+	}
+	if n != 1 {
+		return ""
+	}
+	return kind
+}
+
+// StdioUpstream is an MCP server spoken to over the stdin/stdout of a child
+// process. The child gets an explicit, minimal environment: only PATH and
+// HOME of the gateway (unless overridden), the variables named in
+// InheritEnv, the files in EnvFiles, and Env — never the rest of the
+// gateway's environment.
+type StdioUpstream struct {
+	// Command is the program to run (looked up in PATH).
+	Command string `yaml:"command"`
+	// Args are its arguments.
+	Args []string `yaml:"args"`
+	// Dir is its working directory (default: the gateway's).
+	Dir string `yaml:"dir"`
+	// Env sets variables; values may reference ${VAR} of the gateway's
+	// environment.
+	Env map[string]string `yaml:"env"`
+	// EnvFiles are files of KEY=VALUE lines loaded into the environment
+	// (before Env).
+	EnvFiles []string `yaml:"env_files"`
+	// InheritEnv names gateway variables passed through unchanged.
+	InheritEnv []string `yaml:"inherit_env"`
+	// MaxRestarts caps restarts after crashes within RestartWindow
+	// (default 5); beyond it the upstream stays down until the gateway
+	// restarts.
+	MaxRestarts int `yaml:"max_restarts"`
+	// StopGrace is how long the child gets after SIGTERM before SIGKILL
+	// (default 5s).
+	StopGrace time.Duration `yaml:"stop_grace"`
+}
+
+// RESTUpstream maps declared tools onto HTTP requests to BaseURL.
+type RESTUpstream struct {
+	// BaseURL is the API's base (http or https).
+	BaseURL string `yaml:"base_url"`
+	// Headers are static headers sent on every request, e.g. the API's
+	// credential: {Authorization: "Bearer ${CRM_API_KEY}"}. Never shown to
+	// clients.
+	Headers map[string]string `yaml:"headers"`
+	// InjectQuery, when set, also sends the verified subject as this query
+	// parameter (the original PROXY_INJECT_QUERY).
+	InjectQuery string `yaml:"inject_query"`
+	// Tools are the tools this upstream offers.
+	Tools []RESTTool `yaml:"tools"`
+}
+
+// RESTTool is one tool mapped onto one HTTP request.
+type RESTTool struct {
+	Name        string `yaml:"name"`
+	Title       string `yaml:"title"`
+	Description string `yaml:"description"`
+	// InputSchema is the tool's JSON Schema (an object schema).
+	InputSchema map[string]any `yaml:"input_schema"`
+	// Method is the HTTP method (default GET).
+	Method string `yaml:"method"`
+	// Path is a template relative to BaseURL; {arg} is replaced by the
+	// (path-escaped) argument of that name.
+	Path string `yaml:"path"`
+	// Query lists arguments sent as query parameters.
+	Query []string `yaml:"query"`
+	// Body lists arguments sent as the JSON object body; "*" sends every
+	// argument not used in the path or query.
+	Body []string `yaml:"body"`
+	// Headers are static headers of this tool only.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Proxy is the plain HTTP pass-through at /proxy/* (the original
+// PROXY_TARGET).
+type Proxy struct {
+	// Target is the backend's base URL; empty turns /proxy off.
+	Target string `yaml:"target"`
+	// InjectQuery, when set, also sends the verified subject as this query
+	// parameter (PROXY_INJECT_QUERY).
+	InjectQuery string `yaml:"inject_query"`
+	// Headers are static headers sent to the backend (credentials).
+	Headers map[string]string `yaml:"headers"`
+	// Routes authorize requests by path prefix and method; the longest
+	// matching prefix decides, and a request no route matches is denied.
+	Routes []ProxyRoute `yaml:"routes"`
+}
+
+// ProxyRoute authorizes the requests under a path prefix.
+type ProxyRoute struct {
+	// Prefix is a path under /proxy, e.g. "/accounts" for /proxy/accounts/...
+	Prefix string `yaml:"prefix"`
+	// Methods lists allowed methods (default: all).
+	Methods []string `yaml:"methods"`
+	// Scopes are all required.
+	Scopes []string `yaml:"scopes"`
+	// Roles, when set, require at least one of them.
+	Roles []string `yaml:"roles"`
 }
 
 // Prefixed reports whether the upstream's tool names get the <name>__ prefix.
@@ -105,6 +226,11 @@ type Policy struct {
 	// Tools maps a tool-name pattern (exact name or glob with * and ?) to
 	// its rule. When several patterns match, the most specific decides.
 	Tools map[string]ToolRule `yaml:"tools"`
+	// Resources maps patterns over "<upstream>__<uri>" to rules, with the
+	// same precedence; resources and templates without a rule are hidden.
+	Resources map[string]ToolRule `yaml:"resources"`
+	// Prompts maps prompt-name patterns (exposed names) to rules.
+	Prompts map[string]ToolRule `yaml:"prompts"`
 }
 
 // ToolRule says what a caller needs to use a tool.
@@ -349,6 +475,9 @@ func (c *Config) SetDefaults() {
 		c.Log.Level = "info"
 	}
 	for i := range c.Upstreams {
+		if c.Upstreams[i].MaxConcurrency == 0 {
+			c.Upstreams[i].MaxConcurrency = 64
+		}
 		if c.Upstreams[i].Timeout == 0 {
 			c.Upstreams[i].Timeout = c.Server.UpstreamTimeout
 		}

@@ -143,8 +143,18 @@ func (c *Config) Validate() error {
 		if u.Timeout < 0 {
 			add(f+".timeout", "must be positive, e.g. 30s")
 		}
-		if u.MCP == nil {
-			add(f, "no upstream kind; add mcp: {url: ...}")
+		if u.MaxConcurrency < 0 || u.MaxConcurrency > 10000 {
+			add(f+".max_concurrency", "%d is out of range; use 1 to 10000 (default 64)", u.MaxConcurrency)
+		}
+		switch u.Kind() {
+		case "":
+			add(f, "set exactly one upstream kind: mcp: {url: ...}, stdio: {command: ...} or rest: {base_url: ..., tools: [...]}")
+			continue
+		case "stdio":
+			validateStdio(f+".stdio", u.Stdio, add)
+			continue
+		case "rest":
+			validateREST(f+".rest", u.REST, seen, add)
 			continue
 		}
 		if mu, err := url.Parse(u.MCP.URL); err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Hostname() == "" || mu.Fragment != "" {

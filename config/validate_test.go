@@ -194,7 +194,7 @@ func TestValidateReportsEachProblemWithFieldAndFix(t *testing.T) {
 		// Regression invariant: every field of an upstream is checked, even when another is broken.
 		{"a negative upstream timeout is refused even when the kind is missing too",
 			func(c *Config) { c.Upstreams[1].MCP = nil; c.Upstreams[1].Timeout = -time.Second },
-			[]problem{{"upstreams[1].timeout", []string{"positive"}}, {"upstreams[1]", []string{"no upstream kind"}}}},
+			[]problem{{"upstreams[1].timeout", []string{"positive"}}, {"upstreams[1]", []string{"set exactly one upstream kind"}}}},
 		// Regression invariant: an upstream may receive its own credentials as static Authorization/Cookie headers.
 		{"an upstream's own Authorization header is allowed",
 			func(c *Config) {

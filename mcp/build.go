@@ -72,22 +72,19 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 
 	hc := UpstreamHTTPClient()
 	ups := make([]upstream.Upstream, 0, len(cfg.Upstreams))
-	for _, u := range cfg.Upstreams {
-		headers := make(map[string]string, len(u.MCP.Headers))
-		for k, val := range u.MCP.Headers {
-			expanded, err := expandEnv(val, o.Getenv)
-			if err != nil {
-				_ = v.Close()
-				return nil, fmt.Errorf("upstreams[%s].mcp.headers.%s: %w", u.Name, k, err)
-			}
-			headers[k] = expanded
+	closeUps := func() {
+		for _, u := range ups {
+			_ = u.Close()
 		}
-		ups = append(ups, upstream.Upstream{
-			Caller: upstream.NewMCPClient(upstream.MCPClientOptions{
-				Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
-			}),
-			Prefixed: u.Prefixed(),
-		})
+	}
+	for _, u := range cfg.Upstreams {
+		caller, err := newCaller(ctx, u, hc, o)
+		if err != nil {
+			closeUps()
+			_ = v.Close()
+			return nil, err
+		}
+		ups = append(ups, upstream.Upstream{Caller: caller, Prefixed: u.Prefixed()})
 	}
 	router := upstream.NewRouter(ups)
 
@@ -169,6 +166,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-errc
 	return nil
+}
+
+// newCaller builds the connection to one upstream of any kind.
+func newCaller(ctx context.Context, u config.Upstream, hc *http.Client, o BuildOptions) (upstream.Caller, error) {
+	expand := func(field string, in map[string]string) (map[string]string, error) {
+		out := make(map[string]string, len(in))
+		for k, val := range in {
+			expanded, err := expandEnv(val, o.Getenv)
+			if err != nil {
+				return nil, fmt.Errorf("upstreams[%s].%s.%s: %w", u.Name, field, k, err)
+			}
+			out[k] = expanded
+		}
+		return out, nil
+	}
+	switch u.Kind() {
+	case "mcp":
+		headers, err := expand("mcp.headers", u.MCP.Headers)
+		if err != nil {
+			return nil, err
+		}
+		return upstream.NewMCPClient(upstream.MCPClientOptions{
+			Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
+		}), nil
+	default:
+		return nil, fmt.Errorf("upstreams[%s]: kind %q is not supported yet", u.Name, u.Kind())
+	}
 }
 
 // UpstreamHTTPClient is the tuned client shared by every upstream: a keep-

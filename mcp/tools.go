@@ -48,7 +48,7 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 	if !ok {
 		return
 	}
-	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
 	tools, lerrs := g.o.Router.ListTools(ctx)
 	for _, le := range lerrs {
 		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", le.Upstream).Err(le.Err).Msg("tools/list: upstream left out")
@@ -121,7 +121,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 
-	ctx = upstream.WithHeaders(ctx, upstream.IdentityHeaders(g.o.IdentityHeaders, id))
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
 	up, original, err := g.o.Router.Resolve(ctx, name)
 	if errors.Is(err, upstream.ErrUnknownTool) {
 		g.audit(st, audit.Deny, policy.ReasonToolUnknown, statusFor(modern, http.StatusBadRequest))

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"strings"
 
 	"github.com/gatewaystack/gatewaystack/auth"
@@ -25,4 +26,27 @@ func IdentityHeaders(n HeaderNames, id auth.Identity) map[string]string {
 		h[n.Scopes] = strings.Join(id.Scopes, " ")
 	}
 	return h
+}
+
+// identityKey carries the verified identity of a call in a context.
+type identityKey struct{}
+
+// WithIdentity returns ctx carrying the verified identity for upstream calls:
+// HTTP upstreams get it as the headers named by n (derived once, here),
+// stdio upstreams in the request's _meta, REST tools as headers and query.
+func WithIdentity(ctx context.Context, n HeaderNames, id auth.Identity) context.Context {
+	ctx = context.WithValue(ctx, identityKey{}, identityCarrier{id: id, names: n})
+	return WithHeaders(ctx, IdentityHeaders(n, id))
+}
+
+type identityCarrier struct {
+	id    auth.Identity
+	names HeaderNames
+}
+
+// IdentityFrom returns the identity and header names put in ctx by
+// WithIdentity.
+func IdentityFrom(ctx context.Context) (auth.Identity, HeaderNames, bool) {
+	c, ok := ctx.Value(identityKey{}).(identityCarrier)
+	return c.id, c.names, ok
 }
