@@ -190,32 +190,44 @@ func (c *Config) Validate() error {
 	if c.Policy.Default != "deny" {
 		add("policy.default", "%q is not supported; the gateway is deny-by-default, set it to deny or leave it out", c.Policy.Default)
 	}
-	patterns := make([]string, 0, len(c.Policy.Tools))
-	for p := range c.Policy.Tools {
-		patterns = append(patterns, p)
-	}
-	slices.Sort(patterns)
-	for _, p := range patterns {
-		r := c.Policy.Tools[p]
-		f := fmt.Sprintf("policy.tools[%q]", p)
-		if p == "" {
-			add(f, "empty pattern; use a tool name like notes__read_note or a glob like notes__*")
-			continue
+	for _, table := range []struct {
+		field, noun, example string
+		rules                map[string]ToolRule
+		uris                 bool
+	}{
+		{"policy.tools", "tool", "notes__read_note or a glob like notes__*", c.Policy.Tools, false},
+		{"policy.prompts", "prompt", "notes__summarize or a glob like notes__*", c.Policy.Prompts, false},
+		{"policy.resources", "resource", `notes__notes://alice/1 or a glob like "notes__notes://*"`, c.Policy.Resources, true},
+	} {
+		patterns := make([]string, 0, len(table.rules))
+		for p := range table.rules {
+			patterns = append(patterns, p)
 		}
-		if _, err := path.Match(p, ""); err != nil {
-			add(f, "invalid glob: %v", err)
-		}
-		up, _, hasSep := strings.Cut(p, "__")
-		switch {
-		case hasSep && !strings.ContainsAny(up, "*?[\\") && !names[up] && !unprefixedTool(c, p):
-			add(f, "references unknown upstream %q; define it under upstreams or fix the name", up)
-		case !hasSep && !strings.ContainsAny(p, "*?[\\") && len(c.Upstreams) > 0 && !unprefixedTool(c, p):
-			add(f, "matches no tool: every upstream prefixes its tool names as <upstream>__<tool>; write e.g. %s__%s, or set prefix: false on the upstream", c.Upstreams[0].Name, p)
-		}
-		checkScopes(f+".scopes", r.Scopes)
-		for i, role := range r.Roles {
-			if !roleToken.MatchString(role) {
-				add(fmt.Sprintf("%s.roles[%d]", f, i), "%q is not a valid role name", role)
+		slices.Sort(patterns)
+		for _, p := range patterns {
+			r := table.rules[p]
+			f := fmt.Sprintf("%s[%q]", table.field, p)
+			if p == "" {
+				add(f, "empty pattern; use %s", table.example)
+				continue
+			}
+			if _, err := path.Match(p, ""); err != nil {
+				add(f, "invalid glob: %v", err)
+			}
+			up, _, hasSep := strings.Cut(p, "__")
+			switch {
+			case hasSep && !strings.ContainsAny(up, "*?[\\") && !names[up] && (table.uris || !unprefixedTool(c, p)):
+				add(f, "references unknown upstream %q; define it under upstreams or fix the name", up)
+			case table.uris && !hasSep && !strings.ContainsAny(p, "*?[\\"):
+				add(f, "resource patterns match <upstream>__<uri>; write e.g. %s__%s", firstUpstream(c), p)
+			case !table.uris && !hasSep && !strings.ContainsAny(p, "*?[\\") && len(c.Upstreams) > 0 && !unprefixedTool(c, p):
+				add(f, "matches no %s: every upstream prefixes its names as <upstream>__<name>; write e.g. %s__%s, or set prefix: false on the upstream", table.noun, c.Upstreams[0].Name, p)
+			}
+			checkScopes(f+".scopes", r.Scopes)
+			for i, role := range r.Roles {
+				if !roleToken.MatchString(role) {
+					add(fmt.Sprintf("%s.roles[%d]", f, i), "%q is not a valid role name", role)
+				}
 			}
 		}
 	}
@@ -309,4 +321,12 @@ func isCredentialHeader(canon string) bool {
 		return true
 	}
 	return false
+}
+
+// firstUpstream names the first upstream, for examples in messages.
+func firstUpstream(c *Config) string {
+	if len(c.Upstreams) == 0 {
+		return "notes"
+	}
+	return c.Upstreams[0].Name
 }

@@ -88,10 +88,6 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	}
 	router := upstream.NewRouter(ups)
 
-	rules := make(map[string]policy.Rule, len(cfg.Policy.Tools))
-	for p, r := range cfg.Policy.Tools {
-		rules[p] = policy.Rule{Scopes: r.Scopes, Roles: r.Roles}
-	}
 	var key []byte
 	if cfg.Server.SessionKey != "" {
 		if key, err = base64.StdEncoding.DecodeString(cfg.Server.SessionKey); err != nil {
@@ -118,7 +114,9 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		BaselineScopes:       cfg.Auth.BaselineScopes,
 		StepUpScopes:         cfg.Auth.StepUpScopes,
 		Verifier:             v,
-		Authorizer:           policy.New(rules, cfg.Auth.StepUpScopes, cfg.Auth.BaselineScopes),
+		Authorizer:           authorizer(cfg.Policy.Tools, cfg),
+		Prompts:              authorizer(cfg.Policy.Prompts, cfg),
+		Resources:            authorizer(cfg.Policy.Resources, cfg),
 		Router:               router,
 		IdentityHeaders:      upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
 		Audit:                sink,
@@ -166,6 +164,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-errc
 	return nil
+}
+
+// authorizer builds one deny-by-default policy table.
+func authorizer(table map[string]config.ToolRule, cfg *config.Config) *policy.Authorizer {
+	rules := make(map[string]policy.Rule, len(table))
+	for p, r := range table {
+		rules[p] = policy.Rule{Scopes: r.Scopes, Roles: r.Roles}
+	}
+	return policy.New(rules, cfg.Auth.StepUpScopes, cfg.Auth.BaselineScopes)
 }
 
 // newCaller builds the connection to one upstream of any kind.

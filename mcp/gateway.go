@@ -45,6 +45,10 @@ type Options struct {
 	Verifier Verifier
 	// Authorizer decides tool access.
 	Authorizer *policy.Authorizer
+	// Prompts decides prompt access (patterns over exposed prompt names).
+	Prompts *policy.Authorizer
+	// Resources decides resource access (patterns over "<upstream>__<uri>").
+	Resources *policy.Authorizer
 	// Router reaches upstreams.
 	Router *upstream.Router
 	// IdentityHeaders names the headers injected upstream.
@@ -88,6 +92,10 @@ func New(o Options) (*Gateway, error) {
 	g.challenge = auth.Challenge{Scope: joinScopes(o.BaselineScopes), ResourceMetadata: prmURL}.String()
 	g.mcpServer = server.NewMCPServer("gatewaystack", o.Version,
 		server.WithToolCapabilities(false),
+		server.WithPromptCapabilities(false),
+		server.WithResourceCapabilities(true, false),
+		server.WithCompletions(),
+		server.WithLogging(),
 		server.WithInstructions("Tools of the upstream MCP servers behind Gatewaystack; each caller sees only the tools its token allows."),
 	)
 	g.streamable = server.NewStreamableHTTPServer(g.mcpServer,

@@ -134,18 +134,13 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !modern && sid == "" && (r.Method == http.MethodDelete || env.Method == "tools/list" || env.Method == "tools/call") {
+	if !modern && sid == "" && (r.Method == http.MethodDelete || rawMethods[env.Method]) {
 		g.audit(st, audit.Deny, "session_missing", http.StatusBadRequest)
 		writeRPCError(w, http.StatusBadRequest, rawID(env.ID), codeInvalidRequest, "Mcp-Session-Id header is required; send initialize first", nil)
 		return
 	}
 
-	switch env.Method {
-	case "tools/list":
-		g.toolsList(ctx, w, r, st, env, id, modern)
-		return
-	case "tools/call":
-		g.toolsCall(ctx, w, r, st, env, id, modern)
+	if g.dispatchRaw(ctx, w, r, st, env, id, modern) {
 		return
 	}
 

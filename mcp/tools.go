@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
@@ -50,22 +49,7 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
 	tools, lerrs := g.o.Router.ListTools(ctx)
-	for _, le := range lerrs {
-		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", le.Upstream).Err(le.Err).Msg("tools/list: upstream left out")
-	}
-	if len(lerrs) > 0 && len(lerrs) == len(g.o.Router.Names()) {
-		names := make([]string, len(lerrs))
-		for i, le := range lerrs {
-			names[i] = le.Upstream
-		}
-		reason := reasonUpstreamUnavailable
-		if errors.Is(lerrs[0].Err, upstream.ErrTimeout) {
-			reason = reasonUpstreamTimeout
-		}
-		st.event.Upstream = strings.Join(names, ",")
-		g.audit(st, audit.Error, reason, http.StatusOK)
-		writeRPCError(w, http.StatusOK, rid, codeInternalError, upstreamMessage(st.event.Upstream, reason),
-			map[string]any{"reason": reason, "upstreams": names})
+	if g.allUpstreamsFailed(w, st, rid, lerrs) {
 		return
 	}
 	var b bytes.Buffer
@@ -81,7 +65,11 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 		b.Write(t.Definition)
 		n++
 	}
-	b.WriteString(`]}`)
+	b.WriteString(`]`)
+	if modern {
+		b.WriteString(cacheHints)
+	}
+	b.WriteString(`}`)
 	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
 	writeRPCResult(w, rid, b.Bytes())
 }
@@ -91,10 +79,7 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
 	p, perr := upstream.ParseCallParams(env.Params)
 	if perr != nil {
-		rid := rawID(env.ID)
-		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))
-		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams,
-			`tools/call needs params with one "name" string (exactly that key, in lower case)`, nil)
+		g.badParams(w, st, env, modern, `tools/call needs params with one "name" string (exactly that key, in lower case)`)
 		return
 	}
 	name := p.Name
@@ -111,13 +96,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		g.writeUnknownTool(w, rid, name, modern)
 		return
 	case policy.StepUp:
-		scope := g.o.Authorizer.ChallengeScope(id, d)
-		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
-			Description: "this tool needs more scope", Scope: scope, ResourceMetadata: g.prmURL}.String())
-		g.audit(st, audit.Deny, d.Reason, http.StatusForbidden)
-		writeRPCError(w, http.StatusForbidden, rid, codeForbidden,
-			"tool "+name+" needs scope "+strings.Join(d.Missing, " ")+"; ask the user to grant it",
-			map[string]any{"reason": d.Reason, "required_scopes": d.Required, "missing_scopes": d.Missing})
+		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+name)
 		return
 	}
 

@@ -9,7 +9,8 @@
 // escaped character counting as one) wins, then the one with more literal
 // characters (wildcards and [...] classes count as none), then the lexically
 // smaller pattern, so the outcome never depends on map order. Globs follow
-// path.Match: '*' and '?' do not match '/'.
+// path.Match syntax, except that '*' and '?' also match '/', so a resource
+// pattern such as "files__file:///data/*" covers every file below /data.
 //
 // Outcomes for a tool with a rule:
 //   - all required scopes and (if roles are set) one of the roles present:
@@ -90,6 +91,7 @@ func (d Decision) Listed() bool { return d.Effect != Hidden }
 
 type entry struct {
 	pattern string
+	matcher string // pattern as matched (see slashless)
 	glob    bool
 	prefix  int
 	literal int
@@ -127,7 +129,7 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 			a.exact[p] = entry{pattern: p, rule: r}
 			continue
 		}
-		a.globs = append(a.globs, entry{pattern: p, glob: true, prefix: prefix, literal: literal, rule: r})
+		a.globs = append(a.globs, entry{pattern: p, matcher: slashless(p), glob: true, prefix: prefix, literal: literal, rule: r})
 	}
 	slices.SortFunc(a.globs, func(x, y entry) int {
 		if x.prefix != y.prefix {
@@ -185,12 +187,23 @@ func (a *Authorizer) match(tool string) (entry, bool) {
 	if e, ok := a.exact[tool]; ok {
 		return e, true
 	}
+	name := slashless(tool)
 	for _, e := range a.globs {
-		if ok, _ := path.Match(e.pattern, tool); ok {
+		if ok, _ := path.Match(e.matcher, name); ok {
 			return e, true
 		}
 	}
 	return entry{}, false
+}
+
+// slashless maps '/' to NUL in a pattern or a name, so that path.Match's
+// wildcards, which stop at '/', run across it; a literal '/' in a pattern
+// still matches only '/'.
+func slashless(s string) string {
+	if !strings.Contains(s, "/") {
+		return s
+	}
+	return strings.ReplaceAll(s, "/", "\x00")
 }
 
 // Decide returns the decision for id on tool (the name the client sees).

@@ -45,7 +45,11 @@ func TestMostSpecificPatternDecides(t *testing.T) {
 		// Regression invariant: a pattern matches exactly the tools path.Match says it does.
 		{"an escaped pattern matches like path.Match", []string{`notes__read\_note`}, "notes__read_note", `notes__read\_note`},
 		{"equal specificity is decided by the lexically smaller pattern", []string{"notes__*read_*", "notes__*_note"}, "notes__read_note", "notes__*_note"},
-		{"* does not cross a slash", []string{"notes__*"}, "notes__a/b", ""},
+		// Resource policy keys are "<upstream>__<uri>": a glob must cover
+		// every URI below a prefix, slashes included.
+		{"* crosses a slash so URI patterns cover sub-paths", []string{"files__file:///data/*"}, "files__file:///data/a/b.txt", "files__file:///data/*"},
+		{"a literal slash still matches only a slash", []string{"files__file:///data/*"}, "files__file:///datax/a", ""},
+		{"? matches a slash too", []string{"files__a?b"}, "files__a/b", "files__a?b"},
 		{"no pattern matching means no rule", []string{"crm__*"}, "notes__read_note", ""},
 	}
 	for _, tt := range tests {

@@ -78,6 +78,8 @@ type Router struct {
 	unprefixed  map[string]string              // exposed name -> upstream, for unprefixed upstreams
 	known       map[string]map[string]struct{} // upstream -> original tool names it has listed
 	lastRefresh map[string]time.Time           // upstream -> last successful listing
+
+	entries entryCatalog // prompts, resources and templates seen in listings
 }
 
 // NewRouter returns a router over ups (in configuration order).
@@ -218,6 +220,9 @@ func (r *Router) listOne(ctx context.Context, u Upstream) ([]Tool, error) {
 		if err != nil {
 			return nil, err
 		}
+		if resp.Error != nil && resp.Error.Code == codeMethodNotFound {
+			return nil, nil // an upstream without tools
+		}
 		if resp.Error != nil {
 			return nil, fmt.Errorf("upstream %s refused tools/list: %s: %w", u.Name(), resp.Error.Message, ErrUnavailable)
 		}
@@ -335,50 +340,60 @@ var ErrParamsInvalid = errors.New("upstream: tools/call params invalid")
 // CallParams is the params object of a tools/call, decoded once: the tool
 // name the gateway decides on, and every field as sent.
 type CallParams struct {
-	// Name is the exposed tool name the caller asked for.
+	// Name is the value of the identifying key the caller sent: the exposed
+	// tool or prompt name, or a resource URI.
 	Name   string
+	key    string
 	fields map[string]json.RawMessage
 }
 
-// ParseCallParams decodes tools/call params. The name is read by its exact
-// key; params that also carry a key equal to "name" up to letter case
-// ("NAME", "Name") are refused, because JSON decoders disagree on them
-// (Go's matches keys case-insensitively, most others do not) and the tool
-// the gateway authorizes must be the tool every upstream runs.
-func ParseCallParams(raw json.RawMessage) (CallParams, error) {
+// ParseCallParams decodes tools/call params; see ParseParams.
+func ParseCallParams(raw json.RawMessage) (CallParams, error) { return ParseParams(raw, "name") }
+
+// ParseParams decodes params identified by key ("name" for tools/call and
+// prompts/get, "uri" for resources/read). The key is read exactly; params
+// that also carry a key equal to it up to letter case ("NAME", "Uri") are
+// refused, because JSON decoders disagree on them (Go's matches keys
+// case-insensitively, most others do not) and what the gateway authorizes
+// must be what every upstream runs.
+func ParseParams(raw json.RawMessage, key string) (CallParams, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return CallParams{}, fmt.Errorf("%w: not a JSON object", ErrParamsInvalid)
 	}
 	for k := range fields {
-		if k != "name" && strings.EqualFold(k, "name") {
-			return CallParams{}, fmt.Errorf("%w: %q next to \"name\"", ErrParamsInvalid, k)
+		if k != key && strings.EqualFold(k, key) {
+			return CallParams{}, fmt.Errorf("%w: %q next to %q", ErrParamsInvalid, k, key)
 		}
 	}
-	var name string
-	if err := json.Unmarshal(fields["name"], &name); err != nil || name == "" {
-		return CallParams{}, fmt.Errorf("%w: no \"name\" string", ErrParamsInvalid)
+	var value string
+	if err := json.Unmarshal(fields[key], &value); err != nil || value == "" {
+		return CallParams{}, fmt.Errorf("%w: no %q string", ErrParamsInvalid, key)
 	}
-	return CallParams{Name: name, fields: fields}, nil
+	return CallParams{Name: value, key: key, fields: fields}, nil
 }
 
-// Encode returns the params to send upstream: "name" set to original, once,
-// and every other field as the caller sent it. The params are always
-// re-encoded, so a duplicate "name" key never reaches an upstream whose
+// Encode returns the params to send upstream: the identifying key set to
+// original, once, and every other field as the caller sent it. The params
+// are always re-encoded, so a duplicate key never reaches an upstream whose
 // decoder might pick another duplicate than the gateway's did.
 func (p CallParams) Encode(original string) (json.RawMessage, error) {
 	n, err := json.Marshal(original)
 	if err != nil {
-		return nil, fmt.Errorf("encode tool name: %w", err)
+		return nil, fmt.Errorf("encode %s: %w", p.key, err)
 	}
 	fields := make(map[string]json.RawMessage, len(p.fields))
 	for k, v := range p.fields {
 		fields[k] = v
 	}
-	fields["name"] = n
+	key := p.key
+	if key == "" {
+		key = "name"
+	}
+	fields[key] = n
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return nil, fmt.Errorf("encode tools/call params: %w", err)
+		return nil, fmt.Errorf("encode params: %w", err)
 	}
 	return out, nil
 }

@@ -1,0 +1,353 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/upstream"
+)
+
+// codeResourceNotFound is MCP's error for an unknown resource.
+const codeResourceNotFound = -32002
+
+// rawMethods are the methods the gateway answers itself, as raw JSON, with a
+// policy decision; everything else of the protocol is served by mcp-go.
+var rawMethods = map[string]bool{
+	"tools/list": true, "tools/call": true,
+	"prompts/list": true, "prompts/get": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"resources/subscribe": true, "resources/unsubscribe": true,
+	"completion/complete": true,
+}
+
+// dispatchRaw serves one of rawMethods; it reports false for other methods.
+func (g *Gateway) dispatchRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) bool {
+	switch env.Method {
+	case "tools/list":
+		g.toolsList(ctx, w, r, st, env, id, modern)
+	case "tools/call":
+		g.toolsCall(ctx, w, r, st, env, id, modern)
+	case "prompts/list":
+		g.listEntries(ctx, w, r, st, env, id, modern, upstream.Prompts, g.o.Prompts)
+	case "resources/list":
+		g.listEntries(ctx, w, r, st, env, id, modern, upstream.Resources, g.o.Resources)
+	case "resources/templates/list":
+		g.listEntries(ctx, w, r, st, env, id, modern, upstream.ResourceTemplates, g.o.Resources)
+	case "prompts/get":
+		g.promptsGet(ctx, w, r, st, env, id, modern)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		g.resourceCall(ctx, w, r, st, env, id, modern)
+	case "completion/complete":
+		g.completion(ctx, w, r, st, env, id, modern)
+	default:
+		return false
+	}
+	return true
+}
+
+// listEntries answers prompts/list, resources/list and
+// resources/templates/list with the entries of every upstream the caller may
+// see, under the policy table az.
+func (g *Gateway) listEntries(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool, k upstream.Kind, az *policy.Authorizer) {
+	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+	if !ok {
+		return
+	}
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
+	entries, lerrs := g.o.Router.List(ctx, k)
+	if g.allUpstreamsFailed(w, st, rid, lerrs) {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"` + k.Field + `":[`)
+	n := 0
+	for _, e := range entries {
+		if !az.Decide(id, e.PolicyKey(k)).Listed() {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.Definition)
+		n++
+	}
+	b.WriteString(`]`)
+	if modern {
+		b.WriteString(cacheHints)
+	}
+	b.WriteString(`}`)
+	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+	writeRPCResult(w, rid, b.Bytes())
+}
+
+// cacheHints marks per-caller filtered lists in the 2026-07-28 era: never
+// shared across authorization contexts, and immediately stale.
+const cacheHints = `,"ttlMs":0,"cacheScope":"private"`
+
+// allUpstreamsFailed answers a listing when every upstream failed (a
+// JSON-RPC error naming them) and reports whether it did; when only some
+// failed, they are logged and the others' entries are served.
+func (g *Gateway) allUpstreamsFailed(w http.ResponseWriter, st *requestState, rid json.RawMessage, lerrs []upstream.ListError) bool {
+	for _, le := range lerrs {
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", le.Upstream).Err(le.Err).Msg(st.event.Method + ": upstream left out")
+	}
+	if len(lerrs) == 0 || len(lerrs) < len(g.o.Router.Names()) {
+		return false
+	}
+	names := make([]string, len(lerrs))
+	for i, le := range lerrs {
+		names[i] = le.Upstream
+	}
+	reason := reasonUpstreamUnavailable
+	if errors.Is(lerrs[0].Err, upstream.ErrTimeout) {
+		reason = reasonUpstreamTimeout
+	}
+	st.event.Upstream = strings.Join(names, ",")
+	g.audit(st, audit.Error, reason, http.StatusOK)
+	writeRPCError(w, http.StatusOK, rid, codeInternalError, upstreamMessage(st.event.Upstream, reason),
+		map[string]any{"reason": reason, "upstreams": names})
+	return true
+}
+
+// promptsGet decides and forwards prompts/get.
+func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+	p, perr := upstream.ParseParams(env.Params, "name")
+	if perr != nil {
+		g.badParams(w, st, env, modern, `prompts/get needs params with one "name" string`)
+		return
+	}
+	st.event.Tool = p.Name
+	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
+	if !ok {
+		return
+	}
+	unknown := func(reason string) {
+		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+p.Name, nil)
+	}
+	if !g.decideOrChallenge(w, st, rid, id, g.o.Prompts, p.Name, unknown) {
+		return
+	}
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
+	up, original, err := g.o.Router.ResolvePrompt(ctx, p.Name)
+	if errors.Is(err, upstream.ErrUnknownEntry) {
+		unknown(policy.ReasonToolUnknown)
+		return
+	}
+	if err != nil {
+		g.upstreamFailed(w, st, rid, callerName(up), err)
+		return
+	}
+	params, err := p.Encode(original)
+	if err != nil {
+		g.badParams(w, st, env, modern, "prompts/get params could not be re-encoded")
+		return
+	}
+	g.forward(ctx, w, st, rid, up, env.Method, params, false)
+}
+
+// resourceCall decides and forwards resources/read, subscribe and
+// unsubscribe. Policy patterns match "<upstream>__<uri>".
+func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+	p, perr := upstream.ParseParams(env.Params, "uri")
+	if perr != nil {
+		g.badParams(w, st, env, modern, env.Method+` needs params with one "uri" string`)
+		return
+	}
+	st.event.Tool = p.Name
+	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
+	if !ok {
+		return
+	}
+	unknown := func(reason string) {
+		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
+		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+p.Name,
+			map[string]string{"uri": p.Name})
+	}
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
+	up, err := g.o.Router.ResolveResource(ctx, p.Name)
+	if errors.Is(err, upstream.ErrUnknownEntry) {
+		unknown(policy.ReasonToolUnknown)
+		return
+	}
+	if err != nil {
+		g.upstreamFailed(w, st, rid, callerName(up), err)
+		return
+	}
+	if !g.decideOrChallenge(w, st, rid, id, g.o.Resources, up.Name()+upstream.Separator+p.Name, unknown) {
+		return
+	}
+	params, err := p.Encode(p.Name)
+	if err != nil {
+		g.badParams(w, st, env, modern, env.Method+" params could not be re-encoded")
+		return
+	}
+	g.forward(ctx, w, st, rid, up, env.Method, params, modern && env.Method == "resources/read")
+}
+
+// completion forwards completion/complete for a prompt or resource the
+// caller may use, rewriting a prompt reference to the upstream's own name.
+func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+	var fields map[string]json.RawMessage
+	var ref struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	}
+	if json.Unmarshal(env.Params, &fields) != nil || json.Unmarshal(fields["ref"], &ref) != nil {
+		g.badParams(w, st, env, modern, `completion/complete needs params with a "ref" object`)
+		return
+	}
+	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+	if !ok {
+		return
+	}
+	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
+	var up upstream.Upstream
+	var err error
+	switch ref.Type {
+	case "ref/prompt":
+		st.event.Tool = ref.Name
+		unknown := func(reason string) {
+			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
+			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+ref.Name, nil)
+		}
+		if !g.decideOrChallenge(w, st, rid, id, g.o.Prompts, ref.Name, unknown) {
+			return
+		}
+		var original string
+		up, original, err = g.o.Router.ResolvePrompt(ctx, ref.Name)
+		if errors.Is(err, upstream.ErrUnknownEntry) {
+			unknown(policy.ReasonToolUnknown)
+			return
+		}
+		if err == nil {
+			refFields := map[string]any{"type": ref.Type, "name": original}
+			if fields["ref"], err = json.Marshal(refFields); err != nil {
+				g.badParams(w, st, env, modern, "completion/complete params could not be re-encoded")
+				return
+			}
+		}
+	case "ref/resource":
+		st.event.Tool = ref.URI
+		unknown := func(reason string) {
+			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
+			writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+ref.URI, nil)
+		}
+		up, err = g.o.Router.ResolveResource(ctx, ref.URI)
+		if errors.Is(err, upstream.ErrUnknownEntry) {
+			unknown(policy.ReasonToolUnknown)
+			return
+		}
+		if err == nil && !g.decideOrChallenge(w, st, rid, id, g.o.Resources, up.Name()+upstream.Separator+ref.URI, unknown) {
+			return
+		}
+	default:
+		g.badParams(w, st, env, modern, `completion/complete ref.type must be "ref/prompt" or "ref/resource"`)
+		return
+	}
+	if err != nil {
+		g.upstreamFailed(w, st, rid, callerName(up), err)
+		return
+	}
+	params, err := json.Marshal(fields)
+	if err != nil {
+		g.badParams(w, st, env, modern, "completion/complete params could not be re-encoded")
+		return
+	}
+	g.forward(ctx, w, st, rid, up, env.Method, params, false)
+}
+
+// decideOrChallenge applies az to key: Allow reports true; StepUp answers
+// 403 with the insufficient_scope challenge; Hidden answers with unknown,
+// exactly as for something that does not exist.
+func (g *Gateway) decideOrChallenge(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, key string, unknown func(reason string)) bool {
+	d := az.Decide(id, key)
+	st.event.Rule = d.Rule
+	switch d.Effect {
+	case policy.Allow:
+		return true
+	case policy.StepUp:
+		g.stepUp(w, st, rid, id, az, d, key)
+	default:
+		unknown(d.Reason)
+	}
+	return false
+}
+
+// stepUp answers 403 with the insufficient_scope challenge for d.
+func (g *Gateway) stepUp(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, d policy.Decision, what string) {
+	scope := az.ChallengeScope(id, d)
+	w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
+		Description: "this request needs more scope", Scope: scope, ResourceMetadata: g.prmURL}.String())
+	g.audit(st, audit.Deny, d.Reason, http.StatusForbidden)
+	writeRPCError(w, http.StatusForbidden, rid, codeForbidden,
+		what+" needs scope "+strings.Join(d.Missing, " ")+"; ask the user to grant it",
+		map[string]any{"reason": d.Reason, "required_scopes": d.Required, "missing_scopes": d.Missing})
+}
+
+// forward sends an authorized request upstream and relays the raw answer.
+func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, params json.RawMessage, hints bool) {
+	st.event.Upstream = up.Name()
+	resp, err := up.Call(ctx, method, params)
+	if err != nil {
+		g.upstreamFailed(w, st, rid, up.Name(), err)
+		return
+	}
+	if resp.Error != nil {
+		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
+		writeJSON(w, http.StatusOK, struct {
+			JSONRPC string             `json:"jsonrpc"`
+			ID      json.RawMessage    `json:"id"`
+			Error   *upstream.RPCError `json:"error"`
+		}{"2.0", rid, resp.Error})
+		return
+	}
+	result := resp.Result
+	if hints {
+		result = withCacheHints(result)
+	}
+	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+	writeRPCResult(w, rid, result)
+}
+
+// withCacheHints adds the 2026-07-28 cache hints to a result object.
+func withCacheHints(result json.RawMessage) json.RawMessage {
+	trimmed := bytes.TrimRight(result, " \t\r\n")
+	if len(trimmed) < 2 || trimmed[len(trimmed)-1] != '}' {
+		return result
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(trimmed, &obj) != nil {
+		return result
+	}
+	obj["ttlMs"] = json.RawMessage("0")
+	obj["cacheScope"] = json.RawMessage(`"private"`)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return result
+	}
+	return out
+}
+
+// badParams answers malformed params with -32602.
+func (g *Gateway) badParams(w http.ResponseWriter, st *requestState, env envelope, modern bool, msg string) {
+	status := statusFor(modern, http.StatusBadRequest)
+	g.audit(st, audit.Deny, "params_invalid", status)
+	writeRPCError(w, status, rawID(env.ID), codeInvalidParams, msg, nil)
+}
+
+// callerName is the name of up, or "" when no upstream is known.
+func callerName(up upstream.Upstream) string {
+	if up.Caller == nil {
+		return ""
+	}
+	return up.Name()
+}

@@ -1,0 +1,337 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Kind is one kind of listable entry besides tools.
+type Kind struct {
+	// Method lists the entries (e.g. "prompts/list").
+	Method string
+	// Field is the result's array field (e.g. "prompts").
+	Field string
+	// Key is the entry's identifying field ("name", "uri", "uriTemplate").
+	Key string
+	// Prefixed: the key is a name exposed as <upstream>__<name>; otherwise
+	// it is a URI, passed through unchanged.
+	Prefixed bool
+}
+
+// The listable kinds besides tools.
+var (
+	Prompts           = Kind{Method: "prompts/list", Field: "prompts", Key: "name", Prefixed: true}
+	Resources         = Kind{Method: "resources/list", Field: "resources", Key: "uri"}
+	ResourceTemplates = Kind{Method: "resources/templates/list", Field: "resourceTemplates", Key: "uriTemplate"}
+)
+
+// ErrUnknownEntry: no upstream offers the prompt or resource.
+var ErrUnknownEntry = errors.New("upstream: unknown prompt or resource")
+
+// codeMethodNotFound is JSON-RPC's "method not found": an upstream without
+// the capability.
+const codeMethodNotFound = -32601
+
+// Entry is one prompt, resource or resource template of the combined catalog.
+type Entry struct {
+	// Key is what the client sees: the exposed prompt name, or the URI
+	// (template), unchanged.
+	Key string
+	// Original is the upstream's own name or URI.
+	Original string
+	// Upstream is the owner's name.
+	Upstream string
+	// Definition is the upstream's object (name rewritten for prompts).
+	Definition json.RawMessage
+}
+
+// PolicyKey is the name policy patterns match for an entry: the exposed
+// prompt name, or "<upstream>__<uri>" for resources and templates.
+func (e Entry) PolicyKey(k Kind) string {
+	if k.Prefixed {
+		return e.Key
+	}
+	return e.Upstream + Separator + e.Key
+}
+
+// entryCatalog remembers which upstream owns which prompt name, resource URI
+// and URI template, from the listings seen so far.
+type entryCatalog struct {
+	mu        sync.RWMutex
+	owners    map[string]map[string]string // kind method -> key -> upstream
+	templates map[string][]uriTemplate     // upstream -> templates
+}
+
+type uriTemplate struct {
+	template string
+	re       *regexp.Regexp
+}
+
+// List asks every upstream for entries of kind k (concurrently, all pages).
+// An upstream without the capability contributes nothing; one that fails is
+// reported and left out.
+func (r *Router) List(ctx context.Context, k Kind) ([]Entry, []ListError) {
+	results := make([][]Entry, len(r.ups))
+	errs := make([]error, len(r.ups))
+	var wg sync.WaitGroup
+	for i, u := range r.ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = r.listEntries(ctx, u, k)
+		}()
+	}
+	wg.Wait()
+	var out []Entry
+	var lerrs []ListError
+	for i, u := range r.ups {
+		if errs[i] != nil {
+			lerrs = append(lerrs, ListError{Upstream: u.Name(), Err: errs[i]})
+			continue
+		}
+		out = append(out, results[i]...)
+		r.rememberEntries(k, results[i])
+	}
+	return out, lerrs
+}
+
+func (r *Router) listEntries(ctx context.Context, u Upstream, k Kind) ([]Entry, error) {
+	var out []Entry
+	var cursor string
+	for page := 0; page < maxListPages; page++ {
+		var params json.RawMessage
+		if cursor != "" {
+			b, err := json.Marshal(map[string]string{"cursor": cursor})
+			if err != nil {
+				return nil, fmt.Errorf("encode cursor: %w", err)
+			}
+			params = b
+		}
+		resp, err := u.Call(ctx, k.Method, params)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Error != nil {
+			if resp.Error.Code == codeMethodNotFound {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("upstream %s refused %s: %s: %w", u.Name(), k.Method, resp.Error.Message, ErrUnavailable)
+		}
+		var res map[string]json.RawMessage
+		if err := json.Unmarshal(resp.Result, &res); err != nil {
+			return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), k.Method, ErrUnavailable, err)
+		}
+		var items []json.RawMessage
+		if raw, ok := res[k.Field]; ok {
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), k.Method, ErrUnavailable, err)
+			}
+		}
+		for _, raw := range items {
+			e, err := exposeEntry(u, k, raw)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w: %w", u.Name(), ErrUnavailable, err)
+			}
+			out = append(out, e)
+		}
+		var next string
+		if raw, ok := res["nextCursor"]; ok {
+			_ = json.Unmarshal(raw, &next)
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+	return out, nil
+}
+
+// exposeEntry rewrites a prompt's name (when the upstream is prefixed);
+// resources and templates keep their URIs, so links inside contents stay
+// valid.
+func exposeEntry(u Upstream, k Kind, raw json.RawMessage) (Entry, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return Entry{}, fmt.Errorf("%s entry is not an object: %w", k.Field, err)
+	}
+	var key string
+	if err := json.Unmarshal(obj[k.Key], &key); err != nil || key == "" {
+		return Entry{}, fmt.Errorf("%s entry without a %s", k.Field, k.Key)
+	}
+	e := Entry{Key: key, Original: key, Upstream: u.Name(), Definition: raw}
+	if k.Prefixed && u.Prefixed {
+		e.Key = u.Name() + Separator + key
+		n, err := json.Marshal(e.Key)
+		if err != nil {
+			return Entry{}, fmt.Errorf("encode name: %w", err)
+		}
+		obj[k.Key] = n
+		if e.Definition, err = json.Marshal(obj); err != nil {
+			return Entry{}, fmt.Errorf("encode %s entry: %w", k.Field, err)
+		}
+	}
+	return e, nil
+}
+
+func (r *Router) rememberEntries(k Kind, entries []Entry) {
+	c := &r.entries
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.owners == nil {
+		c.owners = map[string]map[string]string{}
+		c.templates = map[string][]uriTemplate{}
+	}
+	m := c.owners[k.Method]
+	if m == nil {
+		m = map[string]string{}
+		c.owners[k.Method] = m
+	}
+	for _, e := range entries {
+		if _, taken := m[e.Key]; !taken {
+			m[e.Key] = e.Upstream
+		}
+		if k == ResourceTemplates {
+			if re, err := templateRegexp(e.Original); err == nil && !hasTemplate(c.templates[e.Upstream], e.Original) {
+				c.templates[e.Upstream] = append(c.templates[e.Upstream], uriTemplate{template: e.Original, re: re})
+			}
+		}
+	}
+}
+
+func hasTemplate(ts []uriTemplate, t string) bool {
+	for _, x := range ts {
+		if x.template == t {
+			return true
+		}
+	}
+	return false
+}
+
+// templateRegexp turns an RFC 6570 URI template into a matcher: every
+// {expression} matches any run of characters.
+func templateRegexp(t string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			b.WriteString(regexp.QuoteMeta(t))
+			break
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unterminated expression in URI template")
+		}
+		b.WriteString(regexp.QuoteMeta(t[:i]))
+		b.WriteString(".*")
+		t = t[i+j+1:]
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// ResolvePrompt maps an exposed prompt name to its upstream and original
+// name, listing prompts again when the name is not known yet.
+func (r *Router) ResolvePrompt(ctx context.Context, exposed string) (Upstream, string, error) {
+	find := func() (Upstream, string, bool) {
+		r.entries.mu.RLock()
+		owner, ok := r.entries.owners[Prompts.Method][exposed]
+		r.entries.mu.RUnlock()
+		if !ok {
+			return Upstream{}, "", false
+		}
+		u := r.byName[owner]
+		original := exposed
+		if u.Prefixed {
+			original = strings.TrimPrefix(exposed, owner+Separator)
+		}
+		return u, original, true
+	}
+	if u, o, ok := find(); ok {
+		return u, o, nil
+	}
+	if _, lerrs := r.listKindOnce(ctx, Prompts); len(lerrs) > 0 {
+		if u, o, ok := find(); ok {
+			return u, o, nil
+		}
+		return r.byName[lerrs[0].Upstream], "", lerrs[0].Err
+	}
+	if u, o, ok := find(); ok {
+		return u, o, nil
+	}
+	return Upstream{}, "", fmt.Errorf("%w: prompt %s", ErrUnknownEntry, exposed)
+}
+
+// ResolveResource finds the upstream that serves uri: the one that listed
+// it, else one whose URI template matches it, else — when only one upstream
+// exists — that one.
+func (r *Router) ResolveResource(ctx context.Context, uri string) (Upstream, error) {
+	find := func() (Upstream, bool) {
+		r.entries.mu.RLock()
+		defer r.entries.mu.RUnlock()
+		if owner, ok := r.entries.owners[Resources.Method][uri]; ok {
+			return r.byName[owner], true
+		}
+		for _, u := range r.ups {
+			for _, t := range r.entries.templates[u.Name()] {
+				if t.re.MatchString(uri) {
+					return u, true
+				}
+			}
+		}
+		return Upstream{}, false
+	}
+	if u, ok := find(); ok {
+		return u, nil
+	}
+	if len(r.ups) == 1 {
+		return r.ups[0], nil
+	}
+	_, lerrs1 := r.listKindOnce(ctx, Resources)
+	_, lerrs2 := r.listKindOnce(ctx, ResourceTemplates)
+	if u, ok := find(); ok {
+		return u, nil
+	}
+	if lerrs := append(lerrs1, lerrs2...); len(lerrs) > 0 {
+		return r.byName[lerrs[0].Upstream], lerrs[0].Err
+	}
+	return Upstream{}, fmt.Errorf("%w: resource %s", ErrUnknownEntry, uri)
+}
+
+// listKindOnce refreshes the catalog of kind k, once for all concurrent
+// callers and at most once per CatalogRefreshInterval, so lookups of made-up
+// names cannot make the gateway list upstreams at request rate.
+func (r *Router) listKindOnce(ctx context.Context, k Kind) ([]Entry, []ListError) {
+	r.mu.Lock()
+	last, ok := r.lastRefresh["kind:"+k.Method]
+	if ok && r.now().Sub(last) < CatalogRefreshInterval {
+		r.mu.Unlock()
+		return nil, nil
+	}
+	r.mu.Unlock()
+	type result struct {
+		entries []Entry
+		errs    []ListError
+	}
+	ch := r.refreshes.DoChan("kind:"+k.Method, func() (any, error) {
+		entries, lerrs := r.List(context.WithoutCancel(ctx), k)
+		if len(lerrs) == 0 {
+			r.mu.Lock()
+			r.lastRefresh["kind:"+k.Method] = r.now()
+			r.mu.Unlock()
+		}
+		return result{entries, lerrs}, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, []ListError{{Err: fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())}}
+	case res := <-ch:
+		v := res.Val.(result)
+		return v.entries, v.errs
+	}
+}
