@@ -166,6 +166,12 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 	if !ok {
 		return
 	}
+	if modern && env.Method != "resources/read" {
+		g.audit(st, audit.Deny, "not_supported", http.StatusBadRequest)
+		writeRPCError(w, http.StatusBadRequest, rid, codeInvalidRequest, env.Method+
+			" is not available in protocol version 2026-07-28 through this gateway; use protocol 2025-11-25 for resource subscriptions", nil)
+		return
+	}
 	unknown := func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
 		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+p.Name,
@@ -189,7 +195,15 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 		g.badParams(w, st, env, modern, env.Method+" params could not be re-encoded")
 		return
 	}
-	g.forward(ctx, w, st, rid, up, env.Method, params, modern && env.Method == "resources/read")
+	if !g.forward(ctx, w, st, rid, up, env.Method, params, modern && env.Method == "resources/read") {
+		return
+	}
+	switch env.Method {
+	case "resources/subscribe":
+		g.subs.add(p.Name, st.owner)
+	case "resources/unsubscribe":
+		g.subs.remove(p.Name, st.owner)
+	}
 }
 
 // completion forwards completion/complete for a prompt or resource the
@@ -294,28 +308,97 @@ func (g *Gateway) stepUp(w http.ResponseWriter, st *requestState, rid json.RawMe
 }
 
 // forward sends an authorized request upstream and relays the raw answer.
-func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, params json.RawMessage, hints bool) {
+// A request carrying a progressToken gets its progress notifications: the
+// response becomes an event stream at the first one and ends with the
+// result. The call can be cancelled by the client's notifications/cancelled.
+func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, params json.RawMessage, hints bool) (ok bool) {
 	st.event.Upstream = up.Name()
-	resp, err := up.Call(ctx, method, params)
-	if err != nil {
-		g.upstreamFailed(w, st, rid, up.Name(), err)
-		return
+	params, token, progress := g.progress.rewrite(params)
+	if token != "" {
+		defer g.progress.done(token)
 	}
-	if resp.Error != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	key := inflightKey(st.owner, rid)
+	g.inflight.add(key, cancel)
+	defer g.inflight.remove(key)
+
+	type answer struct {
+		resp upstream.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := up.Call(ctx, method, params)
+		done <- answer{resp, err}
+	}()
+	sse := &sseWriter{w: w}
+	var a answer
+wait:
+	for {
+		select {
+		case msg := <-progress:
+			sse.send(msg)
+		case a = <-done:
+			break wait
+		}
+	}
+	// Progress sent before the result is delivered before it.
+	for drained := false; !drained; {
+		select {
+		case msg := <-progress:
+			sse.send(msg)
+		default:
+			drained = true
+		}
+	}
+	var body []byte
+	switch {
+	case a.err != nil:
+		reason := reasonUpstreamUnavailable
+		if errors.Is(a.err, upstream.ErrTimeout) {
+			reason = reasonUpstreamTimeout
+		}
+		if ctx.Err() == context.Canceled && errors.Is(a.err, context.Canceled) {
+			reason = "cancelled"
+		}
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(a.err).Msg(method + " failed")
+		g.audit(st, audit.Error, reason, http.StatusOK)
+		body = mustMarshal(rpcErrorBody{JSONRPC: "2.0", ID: rid, Error: rpcErrorDetail{Code: codeInternalError,
+			Message: upstreamMessage(up.Name(), reason), Data: map[string]any{"reason": reason, "upstream": up.Name()}}})
+	case a.resp.Error != nil:
 		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
-		writeJSON(w, http.StatusOK, struct {
+		body = mustMarshal(struct {
 			JSONRPC string             `json:"jsonrpc"`
 			ID      json.RawMessage    `json:"id"`
 			Error   *upstream.RPCError `json:"error"`
-		}{"2.0", rid, resp.Error})
-		return
+		}{"2.0", rid, a.resp.Error})
+	default:
+		result := a.resp.Result
+		if hints {
+			result = withCacheHints(result)
+		}
+		g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+		body = rpcResultBytes(rid, result)
+		ok = true
 	}
-	result := resp.Result
-	if hints {
-		result = withCacheHints(result)
+	if sse.started {
+		sse.send(body)
+		return ok
 	}
-	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
-	writeRPCResult(w, rid, result)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return ok
+}
+
+// mustMarshal encodes v, which is always encodable here.
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}`)
+	}
+	return b
 }
 
 // withCacheHints adds the 2026-07-28 cache hints to a result object.

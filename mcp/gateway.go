@@ -80,6 +80,10 @@ type Gateway struct {
 	streamable *server.StreamableHTTPServer
 	cors       *corsPolicy
 	handler    http.Handler
+
+	progress progressRouter
+	subs     subscriptions
+	inflight inflight
 }
 
 // New builds the gateway and wires its pipeline.
@@ -91,9 +95,9 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{o: o, prmURL: prmURL}
 	g.challenge = auth.Challenge{Scope: joinScopes(o.BaselineScopes), ResourceMetadata: prmURL}.String()
 	g.mcpServer = server.NewMCPServer("gatewaystack", o.Version,
-		server.WithToolCapabilities(false),
-		server.WithPromptCapabilities(false),
-		server.WithResourceCapabilities(true, false),
+		server.WithToolCapabilities(true),
+		server.WithPromptCapabilities(true),
+		server.WithResourceCapabilities(true, true),
 		server.WithCompletions(),
 		server.WithLogging(),
 		server.WithInstructions("Tools of the upstream MCP servers behind Gatewaystack; each caller sees only the tools its token allows."),
@@ -106,6 +110,7 @@ func New(o Options) (*Gateway, error) {
 		server.WithDisableLocalhostProtection(true),
 	)
 	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
+	o.Router.OnNotification(g.onUpstreamNotification)
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}
@@ -170,6 +175,9 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 type requestState struct {
 	start time.Time
 	event audit.Event
+	// owner names whose request this is, for cancellation: the session id,
+	// or "sub:<subject>" without a session.
+	owner string
 }
 
 func newRequestID() string {

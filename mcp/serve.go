@@ -140,6 +140,14 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	st.owner = "sub:" + id.Subject
+	if !modern && sid != "" {
+		st.owner = sid
+	}
+	if env.Method == "notifications/cancelled" {
+		g.cancelled(w, st, st.owner, env.Params)
+		return
+	}
 	if g.dispatchRaw(ctx, w, r, st, env, id, modern) {
 		return
 	}
@@ -284,6 +292,13 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 
 // writeRPCResult writes a JSON-RPC result response around a raw result.
 func writeRPCResult(w http.ResponseWriter, id json.RawMessage, result json.RawMessage) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(rpcResultBytes(id, result))
+}
+
+// rpcResultBytes is a JSON-RPC result message around a raw result.
+func rpcResultBytes(id json.RawMessage, result json.RawMessage) []byte {
 	var b bytes.Buffer
 	b.Grow(len(result) + len(id) + 40)
 	b.WriteString(`{"jsonrpc":"2.0","id":`)
@@ -291,7 +306,5 @@ func writeRPCResult(w http.ResponseWriter, id json.RawMessage, result json.RawMe
 	b.WriteString(`,"result":`)
 	b.Write(result)
 	b.WriteString("}\n")
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b.Bytes())
+	return b.Bytes()
 }

@@ -118,22 +118,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "tools/call params could not be re-encoded", nil)
 		return
 	}
-	resp, err := up.Call(ctx, "tools/call", params)
-	if err != nil {
-		g.upstreamFailed(w, st, rid, up.Name(), err)
-		return
-	}
-	if resp.Error != nil {
-		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
-		writeJSON(w, http.StatusOK, struct {
-			JSONRPC string             `json:"jsonrpc"`
-			ID      json.RawMessage    `json:"id"`
-			Error   *upstream.RPCError `json:"error"`
-		}{"2.0", rid, resp.Error})
-		return
-	}
-	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
-	writeRPCResult(w, rid, resp.Result)
+	g.forward(ctx, w, st, rid, up, "tools/call", params, false)
 }
 
 // upstreamFailed answers a tools/call whose upstream could not be reached

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -73,10 +74,24 @@ type MCPClient struct {
 	hc      *http.Client
 	timeout time.Duration
 	version string
+	logger  *slog.Logger
+	listen  bool
 
 	mu     sync.Mutex
 	tr     *transport.StreamableHTTP
 	nextID atomic.Int64
+
+	notify handlerSlot
+
+	life context.Context // ends at Close
+	end  context.CancelFunc
+}
+
+var _ Notifier = (*MCPClient)(nil)
+
+// SetNotificationHandler receives every notification the upstream sends.
+func (c *MCPClient) SetNotificationHandler(h func(method string, params json.RawMessage)) {
+	c.notify.set(h)
 }
 
 // MCPClientOptions configures an MCPClient.
@@ -93,6 +108,10 @@ type MCPClientOptions struct {
 	Timeout time.Duration
 	// Version is the gateway version sent in clientInfo.
 	Version string
+	// Logger receives the transport's own messages (default: discarded).
+	Logger *slog.Logger
+	// Listen keeps a listening stream open for notifications.
+	Listen bool
 }
 
 // NewMCPClient returns a client; it does not connect until first used.
@@ -100,7 +119,12 @@ func NewMCPClient(o MCPClientOptions) *MCPClient {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	return &MCPClient{name: o.Name, url: o.URL, static: o.Headers, hc: o.HTTPClient, timeout: o.Timeout, version: o.Version}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	life, end := context.WithCancel(context.Background())
+	return &MCPClient{life: life, end: end, name: o.Name, url: o.URL, static: o.Headers, hc: o.HTTPClient, timeout: o.Timeout, version: o.Version,
+		logger: o.Logger.With("upstream", o.Name), listen: o.Listen}
 }
 
 // Name returns the upstream's name.
@@ -108,6 +132,7 @@ func (c *MCPClient) Name() string { return c.name }
 
 // Close ends the upstream session.
 func (c *MCPClient) Close() error {
+	c.end()
 	c.mu.Lock()
 	tr := c.tr
 	c.tr = nil
@@ -130,6 +155,12 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	}
 	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPHeaderFunc(func(ctx context.Context) map[string]string { return headersFrom(ctx) }),
+		transport.WithHTTPLogger(c.logger),
+	}
+	if c.listen {
+		// The listening stream brings list changes and other notifications
+		// that are not tied to a request.
+		opts = append(opts, transport.WithContinuousListening())
 	}
 	if c.hc != nil {
 		opts = append(opts, transport.WithHTTPBasicClient(c.hc))
@@ -141,7 +172,16 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w: %w", c.name, ErrUnavailable, err)
 	}
-	if err := tr.Start(ctx); err != nil {
+	tr.SetNotificationHandler(func(n mcpgo.JSONRPCNotification) {
+		params, err := json.Marshal(n.Params)
+		if err != nil {
+			return
+		}
+		c.notify.deliver(n.Method, params)
+	})
+	// The transport (and its listening stream) lives as long as the client,
+	// not as long as the request that happened to connect it.
+	if err := tr.Start(c.life); err != nil {
 		return nil, fmt.Errorf("upstream %s: %w: start: %w", c.name, ErrUnavailable, err)
 	}
 	init := map[string]any{
@@ -200,6 +240,9 @@ func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMess
 			req.Params = legacyParams(params)
 		}
 		resp, err := tr.SendRequest(ctx, req)
+		if err != nil && ctx.Err() != nil {
+			c.cancelUpstream(ctx, tr, req.ID, ctx.Err())
+		}
 		if err != nil {
 			if errors.Is(err, transport.ErrSessionTerminated) && attempt == 0 {
 				c.drop(tr)
@@ -212,6 +255,25 @@ func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMess
 		}
 		return Response{Result: resp.Result, Error: resp.Error}, nil
 	}
+}
+
+// cancelUpstream tells the upstream that the gateway gave up on request id
+// (the caller cancelled, went away, or the timeout passed), so it can stop
+// working on it. Best effort: it runs in the background, bounded.
+func (c *MCPClient) cancelUpstream(ctx context.Context, tr *transport.StreamableHTTP, id mcpgo.RequestId, cause error) {
+	reason := "the gateway's caller cancelled the request"
+	if errors.Is(cause, context.DeadlineExceeded) {
+		reason = "the gateway's timeout for this upstream passed"
+	}
+	n := mcpgo.JSONRPCNotification{JSONRPC: "2.0", Notification: mcpgo.Notification{
+		Method: "notifications/cancelled",
+		Params: mcpgo.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
+	}}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	go func() {
+		defer cancel()
+		_ = tr.SendNotification(bg, n)
+	}()
 }
 
 // eraMetaKeys are the per-request _meta keys of the stateless 2026-07-28

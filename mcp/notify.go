@@ -1,0 +1,240 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/gatewaystack/gatewaystack/upstream"
+)
+
+// Notifications from upstreams reach clients this way:
+//   - list changes (tools, prompts, resources) are broadcast to every
+//     connected client (the router has already invalidated its catalog);
+//   - progress is delivered only to the request that asked for it: the
+//     client's progressToken is replaced by a gateway-unique token before the
+//     request goes upstream, and mapped back on the way in;
+//   - resource updates go to the sessions that subscribed to that URI;
+//   - anything else (log messages of a shared upstream session) is not
+//     forwarded, because it cannot be attributed to one caller.
+
+// progressRouter maps gateway progress tokens to the requests waiting for
+// them.
+type progressRouter struct {
+	mu      sync.Mutex
+	waiting map[string]progressWaiter
+}
+
+type progressWaiter struct {
+	original json.RawMessage // the client's token
+	ch       chan json.RawMessage
+}
+
+// rewrite replaces params._meta.progressToken with a fresh gateway token and
+// returns the new params and a channel of notifications (with the client's
+// token restored). Without a token it returns params unchanged and nil.
+func (p *progressRouter) rewrite(params json.RawMessage) (json.RawMessage, string, <-chan json.RawMessage) {
+	if !bytes.Contains(params, []byte(`"progressToken"`)) {
+		return params, "", nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil {
+		return params, "", nil
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(obj["_meta"], &meta) != nil || len(meta["progressToken"]) == 0 {
+		return params, "", nil
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	token := "gs-" + hex.EncodeToString(b[:])
+	original := meta["progressToken"]
+	meta["progressToken"] = json.RawMessage(`"` + token + `"`)
+	var err error
+	if obj["_meta"], err = json.Marshal(meta); err != nil {
+		return params, "", nil
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return params, "", nil
+	}
+	ch := make(chan json.RawMessage, 64)
+	p.mu.Lock()
+	if p.waiting == nil {
+		p.waiting = map[string]progressWaiter{}
+	}
+	p.waiting[token] = progressWaiter{original: original, ch: ch}
+	p.mu.Unlock()
+	return out, token, ch
+}
+
+// done forgets token.
+func (p *progressRouter) done(token string) {
+	p.mu.Lock()
+	delete(p.waiting, token)
+	p.mu.Unlock()
+}
+
+// deliver routes a notifications/progress to its waiting request; progress
+// for unknown tokens (late, or forged by an upstream) is dropped.
+func (p *progressRouter) deliver(params json.RawMessage) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil {
+		return
+	}
+	var token string
+	if json.Unmarshal(obj["progressToken"], &token) != nil {
+		return
+	}
+	p.mu.Lock()
+	w, ok := p.waiting[token]
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	obj["progressToken"] = w.original
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": obj})
+	if err != nil {
+		return
+	}
+	select {
+	case w.ch <- body:
+	default: // progress is advisory; a slow reader loses some
+	}
+}
+
+// subscriptions tracks which sessions subscribed to which resource URIs.
+type subscriptions struct {
+	mu   sync.Mutex
+	subs map[string]map[string]struct{} // uri -> session ids
+}
+
+func (s *subscriptions) add(uri, session string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = map[string]map[string]struct{}{}
+	}
+	if s.subs[uri] == nil {
+		s.subs[uri] = map[string]struct{}{}
+	}
+	s.subs[uri][session] = struct{}{}
+}
+
+func (s *subscriptions) remove(uri, session string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs[uri], session)
+	if len(s.subs[uri]) == 0 {
+		delete(s.subs, uri)
+	}
+}
+
+func (s *subscriptions) sessions(uri string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.subs[uri]))
+	for id := range s.subs[uri] {
+		out = append(out, id)
+	}
+	return out
+}
+
+// onUpstreamNotification is the router's notification handler.
+func (g *Gateway) onUpstreamNotification(n upstream.Notification) {
+	switch n.Method {
+	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
+		g.mcpServer.SendNotificationToAllClients(n.Method, nil)
+	case "notifications/progress":
+		g.progress.deliver(n.Params)
+	case "notifications/resources/updated":
+		var p map[string]any
+		if json.Unmarshal(n.Params, &p) != nil {
+			return
+		}
+		uri, _ := p["uri"].(string)
+		for _, sid := range g.subs.sessions(uri) {
+			_ = g.mcpServer.SendNotificationToSpecificClient(sid, n.Method, p)
+		}
+	default:
+		g.o.Logger.Debug().Str("upstream", n.Upstream).Str("method", n.Method).Msg("upstream notification not forwarded")
+	}
+}
+
+// inflight maps a client's request (session or subject, and its JSON-RPC
+// id) to the cancel function of its upstream call, so that a client's
+// notifications/cancelled stops the call (and the upstream is told).
+type inflight struct {
+	mu      sync.Mutex
+	cancels map[string]context.CancelFunc
+}
+
+func (f *inflight) add(key string, cancel context.CancelFunc) {
+	f.mu.Lock()
+	if f.cancels == nil {
+		f.cancels = map[string]context.CancelFunc{}
+	}
+	f.cancels[key] = cancel
+	f.mu.Unlock()
+}
+
+func (f *inflight) remove(key string) {
+	f.mu.Lock()
+	delete(f.cancels, key)
+	f.mu.Unlock()
+}
+
+func (f *inflight) cancel(key string) bool {
+	f.mu.Lock()
+	c, ok := f.cancels[key]
+	delete(f.cancels, key)
+	f.mu.Unlock()
+	if ok {
+		c()
+	}
+	return ok
+}
+
+// inflightKey names a client's request: the session (or, without one, the
+// subject) and the request id as sent.
+func inflightKey(sessionOrSubject string, id json.RawMessage) string {
+	return sessionOrSubject + "\x00" + string(bytes.TrimSpace(id))
+}
+
+// cancelled handles a client's notifications/cancelled: the named request's
+// upstream call is cancelled, which also tells the upstream.
+func (g *Gateway) cancelled(w http.ResponseWriter, st *requestState, owner string, params json.RawMessage) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) == nil && len(p.RequestID) > 0 {
+		if g.inflight.cancel(inflightKey(owner, p.RequestID)) {
+			g.audit(st, "allow", "cancelled", http.StatusAccepted)
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// sseWriter turns a response into an event stream on first use.
+type sseWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *sseWriter) send(msg []byte) {
+	if !s.started {
+		s.started = true
+		h := s.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		s.w.WriteHeader(http.StatusOK)
+	}
+	_, _ = s.w.Write([]byte("event: message\ndata: "))
+	_, _ = s.w.Write(msg)
+	_, _ = s.w.Write([]byte("\n\n"))
+	_ = http.NewResponseController(s.w).Flush()
+}

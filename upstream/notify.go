@@ -1,0 +1,75 @@
+package upstream
+
+import (
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+)
+
+// Notification is a JSON-RPC notification an upstream sent (list changes,
+// progress, log messages, resource updates).
+type Notification struct {
+	// Upstream is the sender's name.
+	Upstream string
+	// Method is the notification method, e.g. notifications/tools/list_changed.
+	Method string
+	// Params is the raw params object (may be empty).
+	Params json.RawMessage
+}
+
+// Notifier is implemented by callers that deliver the notifications their
+// upstream sends, during calls (on the response stream) or at any time (on
+// the listening stream).
+type Notifier interface {
+	SetNotificationHandler(h func(method string, params json.RawMessage))
+}
+
+// handlerSlot holds a notification handler that may be set after the
+// connection exists.
+type handlerSlot struct {
+	h atomic.Pointer[func(method string, params json.RawMessage)]
+}
+
+func (s *handlerSlot) set(h func(method string, params json.RawMessage)) { s.h.Store(&h) }
+
+func (s *handlerSlot) deliver(method string, params json.RawMessage) {
+	if h := s.h.Load(); h != nil {
+		(*h)(method, params)
+	}
+}
+
+// OnNotification routes every upstream's notifications to h, after the
+// router has handled list changes itself: a notifications/*/list_changed
+// makes the next lookup list that upstream again.
+func (r *Router) OnNotification(h func(Notification)) {
+	for _, u := range r.ups {
+		n, ok := u.Caller.(Notifier)
+		if !ok {
+			continue
+		}
+		name := u.Name()
+		n.SetNotificationHandler(func(method string, params json.RawMessage) {
+			if strings.HasSuffix(method, "/list_changed") {
+				r.invalidate(name, method)
+			}
+			if h != nil {
+				h(Notification{Upstream: name, Method: method, Params: params})
+			}
+		})
+	}
+}
+
+// invalidate forgets when an upstream (or a kind) was last listed, so the
+// next lookup of a name it does not know lists it again at once.
+func (r *Router) invalidate(upstream, method string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.lastRefresh, upstream)
+	switch method {
+	case "notifications/prompts/list_changed":
+		delete(r.lastRefresh, "kind:"+Prompts.Method)
+	case "notifications/resources/list_changed":
+		delete(r.lastRefresh, "kind:"+Resources.Method)
+		delete(r.lastRefresh, "kind:"+ResourceTemplates.Method)
+	}
+}
