@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +29,7 @@ type Server struct {
 	Verifier *auth.Verifier
 	Router   *upstream.Router
 	cfg      *config.Config
+	stop     context.CancelFunc // ends the upstream probes
 }
 
 // BuildOptions are the process-level inputs of Build.
@@ -69,6 +71,11 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("build verifier: %w", err)
 	}
+	px, err := newProxy(cfg, o)
+	if err != nil {
+		_ = v.Close()
+		return nil, err
+	}
 
 	hc := UpstreamHTTPClient()
 	ups := make([]upstream.Upstream, 0, len(cfg.Upstreams))
@@ -84,7 +91,8 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 			_ = v.Close()
 			return nil, err
 		}
-		ups = append(ups, upstream.Upstream{Caller: caller, Prefixed: u.Prefixed()})
+		ups = append(ups, upstream.Upstream{Caller: caller, Prefixed: u.Prefixed(),
+			MaxConcurrency: u.MaxConcurrency, QueueWait: u.Timeout})
 	}
 	router := upstream.NewRouter(ups)
 
@@ -127,42 +135,35 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Version:              o.Version,
 		Logger:               o.Logger,
 		Ready:                v.Ready,
+		Proxy:                px,
 	})
 	if err != nil {
 		_ = v.Close()
 		return nil, fmt.Errorf("build gateway: %w", err)
 	}
-	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg}, nil
+	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
+	router.Start(probes)
+	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop}, nil
 }
 
 // Close releases the verifier's and upstreams' resources.
 func (s *Server) Close(ctx context.Context) error {
+	s.stop()
 	return errors.Join(s.Gateway.Close(ctx), s.Router.Close(), s.Verifier.Close())
 }
 
-// Serve listens on the configured address and serves until ctx is done, then
-// shuts down gracefully (in-flight requests get up to 10 s).
+// Serve serves the gateway on ln until ctx is done, then shuts down
+// gracefully: the listener closes, open event streams end, and requests in
+// flight get up to 10 s to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.Gateway.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	err := ServeHTTP(ctx, ln, s.Gateway.Handler(), 10*time.Second, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Gateway.Close(cctx)
+	})
+	if err != nil {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = s.Gateway.Close(sctx)
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	<-errc
 	return nil
 }
 
@@ -196,6 +197,7 @@ func newCaller(ctx context.Context, u config.Upstream, hc *http.Client, o BuildO
 		}
 		return upstream.NewMCPClient(upstream.MCPClientOptions{
 			Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
+			Listen: u.MCP.Listening(), Logger: slog.New(zerolog.NewSlogHandler(o.Logger)),
 		}), nil
 	default:
 		return nil, fmt.Errorf("upstreams[%s]: kind %q is not supported yet", u.Name, u.Kind())

@@ -21,6 +21,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/proxy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
@@ -69,6 +70,8 @@ type Options struct {
 	Logger zerolog.Logger
 	// Ready reports whether the verifier has loaded keys (for /health).
 	Ready func() bool
+	// Proxy is the plain HTTP pass-through served at /proxy/ (nil: off).
+	Proxy *proxy.Proxy
 }
 
 // Gateway is the MCP front of the gateway.
@@ -132,6 +135,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 //	CORS → Host/Origin allow-list → body limit → identify → session guard →
 //	authorize (tools/list filter, tools/call decision) → route upstream →
 //	audit (every decision)
+//
+// and for /proxy/ (when proxy.target is set): CORS → Host allow-list →
+// identify → route policy → body cap → reverse proxy → audit.
 func (g *Gateway) routes() (http.Handler, error) {
 	prm, err := auth.PRMHandler(auth.ProtectedResourceMetadata{
 		Resource:               g.o.Resource,
@@ -154,6 +160,10 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	mux.Handle(g.o.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
 	mux.HandleFunc("/health", g.serveHealth)
+	mux.HandleFunc("/health/ready", g.serveReady)
+	if g.o.Proxy != nil {
+		mux.Handle(ProxyMount+"/", g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveProxy))))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint; the MCP endpoint is " + g.o.Path})
 	})
@@ -161,15 +171,37 @@ func (g *Gateway) routes() (http.Handler, error) {
 }
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
-	ready := g.o.Ready == nil || g.o.Ready()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"ok":         true,
 		"version":    g.o.Version,
 		"upstreams":  g.o.Router.Names(),
-		"jwks_ready": ready,
+		"jwks_ready": g.ready(),
 		"resource":   g.o.Resource,
+		"upstream":   g.o.Router.Health(),
 	})
 }
+
+// serveReady answers 200 when the gateway can serve: keys loaded and every
+// upstream reachable; 503 otherwise, saying what is missing.
+func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	if !g.ready() {
+		problems = append(problems, "the issuer's signing keys are not loaded yet")
+	}
+	health := g.o.Router.Health()
+	for _, h := range health {
+		if h.Status != "up" {
+			problems = append(problems, "upstream "+h.Name+" is "+h.Status)
+		}
+	}
+	status := http.StatusOK
+	if len(problems) > 0 {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health})
+}
+
+func (g *Gateway) ready() bool { return g.o.Ready == nil || g.o.Ready() }
 
 // requestState follows one request through the pipeline into its audit event.
 type requestState struct {

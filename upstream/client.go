@@ -212,6 +212,16 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	return tr, nil
 }
 
+var _ Prober = (*MCPClient)(nil)
+
+// Probe connects to the upstream (initialize) without a caller's identity.
+// An upstream that answers, even with 401 because it wants an identity, is
+// reachable.
+func (c *MCPClient) Probe(ctx context.Context) error {
+	_, err := c.session(ctx)
+	return err
+}
+
 // drop forgets tr if it is still the live transport.
 func (c *MCPClient) drop(tr *transport.StreamableHTTP) {
 	c.mu.Lock()

@@ -35,6 +35,14 @@ type Upstream struct {
 	Caller
 	// Prefixed: tool names are exposed as <name>__<tool>.
 	Prefixed bool
+	// MaxConcurrency caps its calls in flight (0: no cap); further calls
+	// wait up to QueueWait for a slot, so a slow upstream cannot take every
+	// worker of the gateway.
+	MaxConcurrency int
+	// QueueWait bounds the wait for a slot (default 30 s).
+	QueueWait time.Duration
+
+	state *upstreamState
 }
 
 // Tool is one tool of the combined catalog.
@@ -86,8 +94,12 @@ type Router struct {
 func NewRouter(ups []Upstream) *Router {
 	r := &Router{ups: ups, byName: make(map[string]Upstream, len(ups)), now: time.Now,
 		unprefixed: map[string]string{}, known: map[string]map[string]struct{}{}, lastRefresh: map[string]time.Time{}}
-	for _, u := range ups {
-		r.byName[u.Name()] = u
+	for i := range ups {
+		ups[i].state = newUpstreamState(ups[i].MaxConcurrency)
+		if ups[i].QueueWait <= 0 {
+			ups[i].QueueWait = 30 * time.Second
+		}
+		r.byName[ups[i].Name()] = ups[i]
 	}
 	return r
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +24,9 @@ var (
 	demoStepUp   = []string{"tool:write"}
 )
 
+// noListen turns off the upstream listening stream.
+var noListen = false
+
 func demoPolicy() map[string]config.ToolRule {
 	return map[string]config.ToolRule{
 		"notes__list_notes":       {Scopes: []string{"tool:read"}},
@@ -35,13 +36,13 @@ func demoPolicy() map[string]config.ToolRule {
 	}
 }
 
-// loopbackURL turns a listen address into the one URL spelling the demo
-// uses everywhere (127.0.0.1), because MCP clients compare the metadata's
-// resource with the URL they were given.
-func loopbackURL(addr string) (string, error) {
+// loopbackURL turns the listen address of flag name into the one URL
+// spelling the demo uses everywhere (127.0.0.1), because MCP clients compare
+// the metadata's resource with the URL they were given.
+func loopbackURL(name, addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", usageError{fmt.Sprintf("%q is not host:port", addr)}
+	if err != nil || port == "" {
+		return "", usageError{msg: fmt.Sprintf("--%s %q is not host:port; use e.g. 127.0.0.1:%s", name, addr, defaultPort(name))}
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" || host == "localhost" {
 		host = "127.0.0.1"
@@ -49,48 +50,88 @@ func loopbackURL(addr string) (string, error) {
 	return "http://" + net.JoinHostPort(host, port), nil
 }
 
+func defaultPort(flagName string) string {
+	switch flagName {
+	case "issuer-addr", "addr":
+		return "5051"
+	case "upstream-addr":
+		return "5052"
+	}
+	return "8080"
+}
+
+// isLoopback reports whether a listen address only accepts connections from
+// this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warnExposed tells the user when a demo part listens beyond this machine:
+// the demo issuer mints a token for anyone who asks, and the notes server
+// believes any X-User-Id it is sent.
+func warnExposed(stderr io.Writer, flagName, addr, what string) {
+	if !isLoopback(addr) {
+		fmt.Fprintf(stderr, "warning: --%s %s makes the %s reachable from other machines; %s\n", flagName, addr, what,
+			"it is meant for this machine only (use 127.0.0.1)")
+	}
+}
+
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr)
 	gwAddr := fs.String("gateway-addr", "127.0.0.1:8080", "address of the gateway")
 	issAddr := fs.String("issuer-addr", "127.0.0.1:5051", "address of the demo OAuth issuer")
 	upAddr := fs.String("upstream-addr", "127.0.0.1:5052", "address of the demo notes MCP server")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	gwURL, err := loopbackURL(*gwAddr)
-	if err != nil {
-		return err
+	switch *level {
+	case "debug", "info", "warn", "error":
+	default:
+		return usageError{msg: fmt.Sprintf("--log-level %q is not one of debug, info, warn, error", *level), fs: fs}
 	}
-	issURL, err := loopbackURL(*issAddr)
-	if err != nil {
-		return err
+	parts := []struct{ flag, addr string }{{"issuer-addr", *issAddr}, {"upstream-addr", *upAddr}, {"gateway-addr", *gwAddr}}
+	for _, p := range parts {
+		if _, err := loopbackURL(p.flag, p.addr); err != nil {
+			return err
+		}
 	}
-	upURL, err := loopbackURL(*upAddr)
-	if err != nil {
-		return err
-	}
+	warnExposed(stderr, "issuer-addr", *issAddr, "demo issuer, which mints a token for anyone who asks,")
+	warnExposed(stderr, "upstream-addr", *upAddr, "notes server, which trusts any X-User-Id header,")
 	log := newLogger(stderr, *level)
 
 	// Bind every port first, so a busy port fails before anything starts.
+	// Port 0 picks a free port; the URLs use the ports actually bound.
 	var lns []net.Listener
 	closeAll := func() {
 		for _, l := range lns {
 			_ = l.Close()
 		}
 	}
-	for _, a := range []string{*issAddr, *upAddr, *gwAddr} {
-		ln, err := net.Listen("tcp", a)
+	urls := make([]string, len(parts))
+	for i, p := range parts {
+		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("listen %s: %w (is another demo running? move it with --gateway-addr, --issuer-addr, --upstream-addr)", a, err)
+			return fmt.Errorf("listen %s: %w (is another demo running? move this part with --%s, e.g. --%s 127.0.0.1:0 picks a free port)", p.addr, err, p.flag, p.flag)
 		}
 		lns = append(lns, ln)
+		host, _, _ := net.SplitHostPort(p.addr)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		urls[i], _ = loopbackURL(p.flag, net.JoinHostPort(host, port))
 	}
+	issURL, upURL, gwURL := urls[0], urls[1], urls[2]
 
 	cfg := &config.Config{
-		Listen:    *gwAddr,
+		Listen:    lns[2].Addr().String(),
 		PublicURL: gwURL,
 		Auth: config.Auth{
 			Issuer:         issURL,
@@ -98,7 +139,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			BaselineScopes: demoBaseline,
 			StepUpScopes:   demoStepUp,
 		},
-		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp"}}},
+		// The notes server refuses every request without a user identity,
+		// the listening stream included, and never changes its tool list.
+		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: &noListen}}},
 		Policy:    config.Policy{Tools: demoPolicy()},
 		Log:       config.Log{Level: *level},
 	}
@@ -124,21 +167,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	errc := make(chan error, 3)
 	serve := func(name string, ln net.Listener, h http.Handler) {
 		defer wg.Done()
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		done := make(chan error, 1)
-		go func() { done <- hs.Serve(ln) }()
-		select {
-		case err := <-done:
+		if err := mcp.ServeHTTP(ctx, ln, h, 5*time.Second, nil); err != nil {
 			errc <- fmt.Errorf("%s: %w", name, err)
-			return
-		case <-ctx.Done():
 		}
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		if err := hs.Shutdown(sctx); err != nil {
-			_ = hs.Close()
-		}
-		<-done
 	}
 	wg.Add(3)
 	go serve("issuer", lns[0], issuer.Handler())
@@ -158,7 +189,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cancel()
 	wg.Wait()
-	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+	if runErr != nil {
 		return runErr
 	}
 	fmt.Fprintln(stdout, "demo stopped")
@@ -173,9 +204,12 @@ Gatewaystack demo is running.
   demo issuer    %[2]s   (JWKS: %[2]s/.well-known/jwks.json, POST /mint)
   notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
 
-Demo users: alice and bob (tool:read, tool:write on request), admin (also notes:admin).
+Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
+a step-up scope (write_note) and notes:admin an entitlement (delete_all_notes).
+The demo issuer mints a token for any user with the scopes you ask for: try
+alice and bob with "tool:read tool:write", and admin with "tool:read notes:admin".
 
-1. Mint a token:
+1. Mint a token (it expires after 10 minutes; add "expires_in":3600 for an hour):
    TOKEN=$(curl -s -X POST %[2]s/mint -H 'Content-Type: application/json' \
      -d '{"sub":"alice","scope":"tool:read tool:write","org_id":"acme"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
@@ -194,54 +228,50 @@ Audit lines follow, one per decision. Press Ctrl-C to stop.
 }
 
 func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("issuer", stderr)
 	addr := fs.String("addr", "127.0.0.1:5051", "listen address")
 	aud := fs.String("audience", "http://127.0.0.1:8080/mcp", "audience (the gateway's resource URL) of minted tokens")
 	scope := fs.String("default-scope", "tool:read", "scope of tokens minted without one")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	issURL, err := loopbackURL(*addr)
+	if _, err := loopbackURL("addr", *addr); err != nil {
+		return err
+	}
+	warnExposed(stderr, "addr", *addr, "demo issuer, which mints a token for anyone who asks,")
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen %s: %w (move the issuer with --addr)", *addr, err)
 	}
+	defer ln.Close()
+	// Port 0 picks a free port; the issuer URL names the one bound.
+	host, _, _ := net.SplitHostPort(*addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	issURL, _ := loopbackURL("addr", net.JoinHostPort(host, port))
 	issuer, err := demo.NewIssuer(demo.IssuerOptions{Issuer: issURL, Audience: *aud, DefaultScope: *scope})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", *addr, err)
-	}
-	hs := &http.Server{Handler: issuer.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = hs.Shutdown(sctx)
-	}()
 	fmt.Fprintf(stdout, "demo issuer %s (JWKS %s/.well-known/jwks.json, POST /mint) for audience %s\n", issURL, issURL, *aud)
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := mcp.ServeHTTP(ctx, ln, issuer.Handler(), 5*time.Second, nil); err != nil {
 		return fmt.Errorf("serve issuer: %w", err)
 	}
 	return nil
 }
 
 func cmdMint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("mint", stderr)
 	issuer := fs.String("issuer", "http://127.0.0.1:5051", "URL of the demo issuer")
 	sub := fs.String("sub", "", "subject (user id) of the token (required)")
 	scope := fs.String("scope", "", "space-separated scopes (default: the issuer's default scope)")
 	org := fs.String("org", "", "org_id (tenant) claim")
 	exp := fs.Int("expires-in", 0, "lifetime in seconds (default 600)")
 	asJSON := fs.Bool("json", false, "print the whole JSON response instead of only the token")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *sub == "" {
-		return usageError{"--sub is required, e.g. --sub alice"}
+		return usageError{msg: "--sub is required, e.g. --sub alice", fs: fs}
 	}
 	body, err := json.Marshal(demo.MintRequest{Sub: *sub, Scope: *scope, OrgID: *org, ExpiresIn: *exp})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -24,10 +26,15 @@ the tools their token allows, and audits every decision.
 
 Usage:
   gatewaystack demo     [--gateway-addr A] [--issuer-addr A] [--upstream-addr A]
+                        issuer, notes MCP server and gateway on this machine
   gatewaystack serve    --config gatewaystack.yaml
+                        the gateway in front of your MCP servers
   gatewaystack validate --config gatewaystack.yaml
+                        list every problem in a configuration
   gatewaystack issuer   [--addr A] [--audience URL]
+                        the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
+                        print a token from the demo issuer
   gatewaystack version
 
 Run "gatewaystack <command> -h" for a command's flags.
@@ -37,7 +44,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command and returns the process exit code.
+// run executes one command and returns the process exit code: 0 on success,
+// 1 when the command failed, 2 when it was invoked wrongly.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -45,6 +53,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first Ctrl-C the commands shut down gracefully; restoring the
+	// default handling lets a second Ctrl-C end the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	var err error
 	switch args[0] {
 	case "serve":
@@ -57,33 +71,84 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdIssuer(ctx, args[1:], stdout, stderr)
 	case "mint":
 		err = cmdMint(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-v":
+	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "gatewaystack", version)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "gatewaystack: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "gatewaystack %s: %v\n", args[0], err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "gatewaystack %s: %v\n", args[0], err)
-		return 1
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
-	return 0
+	var ue usageError
+	if errors.As(err, &ue) {
+		if !ue.printed {
+			fmt.Fprintf(stderr, "gatewaystack %s: %v\n", args[0], err)
+			if ue.fs != nil {
+				fmt.Fprintf(stderr, "usage: %s\nRun \"gatewaystack %s -h\" for all flags.\n", synopsis[args[0]], args[0])
+			}
+		}
+		return 2
+	}
+	fmt.Fprintf(stderr, "gatewaystack %s: %v\n", args[0], err)
+	return 1
+}
+
+// synopsis is each command's one-line usage, as in the main usage text.
+var synopsis = map[string]string{
+	"demo":     "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--log-level L]",
+	"serve":    "gatewaystack serve --config gatewaystack.yaml",
+	"validate": "gatewaystack validate --config gatewaystack.yaml",
+	"issuer":   "gatewaystack issuer [--addr A] [--audience URL] [--default-scope S]",
+	"mint":     `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
 }
 
 // usageError marks errors in how a command was invoked (exit code 2).
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	// fs, when set, adds the command's synopsis to the message.
+	fs *flag.FlagSet
+	// printed: the flag package has already reported the error.
+	printed bool
+}
 
 func (e usageError) Error() string { return e.msg }
+
+// newFlagSet returns a flag set for command name whose -h output starts with
+// the command's synopsis.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", synopsis[name])
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args into fs. Bad flags and stray arguments are usage
+// errors; -h is flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		// The flag package has printed the error and the usage.
+		return usageError{msg: err.Error(), fs: fs, printed: true}
+	}
+	if fs.NArg() > 0 {
+		msg := fmt.Sprintf("unexpected argument %q", fs.Arg(0))
+		if fs.Lookup("config") != nil && fs.Lookup("config").Value.String() == "" {
+			msg += fmt.Sprintf("; to use it as the configuration, pass --config %s", fs.Arg(0))
+		} else if slices.ContainsFunc(fs.Args(), func(a string) bool { return strings.HasPrefix(a, "-") }) {
+			msg += "; flags must come before other arguments"
+		}
+		return usageError{msg: msg, fs: fs}
+	}
+	return nil
+}
 
 // newLogger returns the operational logger (JSON lines on w).
 func newLogger(w io.Writer, level string) zerolog.Logger {

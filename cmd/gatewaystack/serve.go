@@ -23,10 +23,12 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", "", "path of the YAML configuration (or GATEWAYSTACK_CONFIG)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireConfig(fs, *path); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
@@ -34,6 +36,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
+		if printProblems(stderr, err) {
+			return errors.New("refusing to start on an invalid configuration; fix the problems above (gatewaystack validate --config F checks a file)")
+		}
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	log := newLogger(stderr, cfg.Log.Level)
@@ -44,34 +49,51 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer func() { _ = srv.Close(context.Background()) }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w (change listen in the configuration or GATEWAYSTACK_LISTEN)", cfg.Listen, err)
 	}
 	log.Info().Str("listen", ln.Addr().String()).Str("resource", cfg.Resource()).Strs("upstreams", srv.Router.Names()).Msg("gateway serving")
 	return srv.Serve(ctx, ln)
 }
 
+// requireConfig reports a usage error when neither --config nor
+// GATEWAYSTACK_CONFIG names a configuration file.
+func requireConfig(fs *flag.FlagSet, path string) error {
+	if path == "" && os.Getenv("GATEWAYSTACK_CONFIG") == "" {
+		return usageError{msg: "--config is required (or set GATEWAYSTACK_CONFIG), e.g. --config gatewaystack.yaml", fs: fs}
+	}
+	return nil
+}
+
+// printProblems lists the problems of an invalid configuration on w, one per
+// line, and reports whether err was such a list.
+func printProblems(w io.Writer, err error) bool {
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		return false
+	}
+	fmt.Fprintf(w, "%d problem(s) in the configuration:\n", len(ps))
+	for _, p := range ps {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+	return true
+}
+
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("validate", stderr)
 	path := fs.String("config", "", "path of the YAML configuration (or GATEWAYSTACK_CONFIG)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *path == "" && os.Getenv("GATEWAYSTACK_CONFIG") == "" {
-		return usageError{"--config is required"}
+	if err := requireConfig(fs, *path); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		var ps config.Problems
-		if errors.As(err, &ps) {
-			fmt.Fprintf(stdout, "%d problem(s) in the configuration:\n", len(ps))
-			for _, p := range ps {
-				fmt.Fprintf(stdout, "  - %s\n", p)
-			}
-			return fmt.Errorf("configuration is invalid")
+		if printProblems(stdout, err) {
+			return errors.New("configuration is invalid")
 		}
 		return err
 	}
