@@ -92,7 +92,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 			return nil, err
 		}
 		ups = append(ups, upstream.Upstream{Caller: caller, Prefixed: u.Prefixed(),
-			MaxConcurrency: u.MaxConcurrency, QueueWait: u.Timeout})
+			MaxConcurrency: u.MaxConcurrency, QueueWait: u.Timeout / 2})
 	}
 	router := upstream.NewRouter(ups)
 
@@ -198,6 +198,16 @@ func newCaller(ctx context.Context, u config.Upstream, hc *http.Client, o BuildO
 		return upstream.NewMCPClient(upstream.MCPClientOptions{
 			Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
 			Listen: u.MCP.Listening(), Logger: slog.New(zerolog.NewSlogHandler(o.Logger)),
+		}), nil
+	case "stdio":
+		env, err := stdioEnv(u.Name, u.Stdio, o.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		return upstream.NewStdioClient(upstream.StdioOptions{
+			Name: u.Name, Command: u.Stdio.Command, Args: u.Stdio.Args, Dir: u.Stdio.Dir, Env: env,
+			Timeout: u.Timeout, MaxRestarts: u.Stdio.MaxRestarts, StopGrace: u.Stdio.StopGrace,
+			Logger: o.Logger, Version: o.Version,
 		}), nil
 	default:
 		return nil, fmt.Errorf("upstreams[%s]: kind %q is not supported yet", u.Name, u.Kind())

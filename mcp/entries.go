@@ -105,10 +105,7 @@ func (g *Gateway) allUpstreamsFailed(w http.ResponseWriter, st *requestState, ri
 	for i, le := range lerrs {
 		names[i] = le.Upstream
 	}
-	reason := reasonUpstreamUnavailable
-	if errors.Is(lerrs[0].Err, upstream.ErrTimeout) {
-		reason = reasonUpstreamTimeout
-	}
+	reason := failureReason(lerrs[0].Err)
 	st.event.Upstream = strings.Join(names, ",")
 	g.audit(st, audit.Error, reason, http.StatusOK)
 	writeRPCError(w, http.StatusOK, rid, codeInternalError, upstreamMessage(st.event.Upstream, reason),
@@ -355,12 +352,9 @@ wait:
 	var body []byte
 	switch {
 	case a.err != nil:
-		reason := reasonUpstreamUnavailable
-		if errors.Is(a.err, upstream.ErrTimeout) {
-			reason = reasonUpstreamTimeout
-		}
+		reason := failureReason(a.err)
 		if ctx.Err() == context.Canceled && errors.Is(a.err, context.Canceled) {
-			reason = "cancelled"
+			reason = reasonCancelled
 		}
 		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(a.err).Msg(method + " failed")
 		g.audit(st, audit.Error, reason, http.StatusOK)

@@ -31,6 +31,9 @@ func newChatty(t testing.TB) *chatty {
 	c := &chatty{started: make(chan struct{}, 8)}
 	c.srv = server.NewMCPServer("chatty", "1.0.0", server.WithToolCapabilities(true))
 	c.srv.AddTool(mcpgo.NewTool("progress"), func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+			return mcpgo.NewToolResultText("done without progress"), nil
+		}
 		token := req.Params.Meta.ProgressToken
 		for i := 1; i <= 3; i++ {
 			_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress",

@@ -18,6 +18,8 @@ const (
 	reasonUpstreamTimeout     = "upstream_timeout"
 	reasonUpstreamUnavailable = "upstream_unavailable"
 	reasonUpstreamError       = "upstream_error"
+	reasonUpstreamBusy        = "upstream_busy"
+	reasonCancelled           = "cancelled"
 )
 
 // checkRequest validates the parts of a request every raw method needs: a
@@ -124,10 +126,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 // upstreamFailed answers a tools/call whose upstream could not be reached
 // or did not answer in time: a JSON-RPC error naming the upstream.
 func (g *Gateway) upstreamFailed(w http.ResponseWriter, st *requestState, rid json.RawMessage, name string, err error) {
-	reason := reasonUpstreamUnavailable
-	if errors.Is(err, upstream.ErrTimeout) {
-		reason = reasonUpstreamTimeout
-	}
+	reason := failureReason(err)
 	st.event.Upstream = name
 	g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", name).Err(err).Msg("tools/call failed")
 	g.audit(st, audit.Error, reason, http.StatusOK)
@@ -138,10 +137,26 @@ func (g *Gateway) upstreamFailed(w http.ResponseWriter, st *requestState, rid js
 // and whether it was unreachable or too slow. The transport error itself
 // (upstream URLs, addresses) goes to the log only.
 func upstreamMessage(name, reason string) string {
-	if reason == reasonUpstreamTimeout {
+	switch reason {
+	case reasonUpstreamTimeout:
 		return "upstream " + name + " did not answer in time"
+	case reasonUpstreamBusy:
+		return "upstream " + name + " is busy (at its concurrency limit); try again shortly"
+	case reasonCancelled:
+		return "the request to upstream " + name + " was cancelled"
 	}
 	return "upstream " + name + " is unavailable"
+}
+
+// failureReason classifies an upstream failure into a reason code.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, upstream.ErrBusy):
+		return reasonUpstreamBusy
+	case errors.Is(err, upstream.ErrTimeout):
+		return reasonUpstreamTimeout
+	}
+	return reasonUpstreamUnavailable
 }
 
 // writeUnknownTool is the one answer for tools that do not exist and tools
