@@ -324,6 +324,8 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 		resp upstream.Response
 		err  error
 	}
+	out := make(chan []byte, 16) // requests relayed from the upstream to this client
+	ctx = upstream.WithServerRequests(ctx, g.relayer(st, out))
 	done := make(chan answer, 1)
 	go func() {
 		resp, err := up.Call(ctx, method, params)
@@ -335,6 +337,8 @@ wait:
 	for {
 		select {
 		case msg := <-progress:
+			sse.send(msg)
+		case msg := <-out:
 			sse.send(msg)
 		case a = <-done:
 			break wait

@@ -84,9 +84,10 @@ type Gateway struct {
 	cors       *corsPolicy
 	handler    http.Handler
 
-	progress progressRouter
-	subs     subscriptions
-	inflight inflight
+	progress      progressRouter
+	subs          subscriptions
+	inflight      inflight
+	clientAnswers clientAnswers
 }
 
 // New builds the gateway and wires its pipeline.
@@ -210,6 +211,10 @@ type requestState struct {
 	// owner names whose request this is, for cancellation: the session id,
 	// or "sub:<subject>" without a session.
 	owner string
+	// caps is what the client declared at initialize (session era).
+	caps ClientCaps
+	// modern: the request uses the stateless 2026-07-28 era.
+	modern bool
 }
 
 func newRequestID() string {

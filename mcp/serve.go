@@ -119,6 +119,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	// Session guard: a session belongs to the subject that created it, on
 	// every verb. The 2026-07-28 era has no sessions.
 	modern := isModern(r, env.Params)
+	st.modern = modern
 	sid := r.Header.Get(mcpgo.HeaderSessionID)
 	if !modern && sid != "" {
 		st.event.SessionID = sid
@@ -133,6 +134,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusNotFound, rawID(env.ID), codeInvalidRequest, "session not found; start a new session with initialize", nil)
 			return
 		}
+		st.caps = sess.Caps
 	}
 	if !modern && sid == "" && (r.Method == http.MethodDelete || rawMethods[env.Method]) {
 		g.audit(st, audit.Deny, "session_missing", http.StatusBadRequest)
@@ -152,7 +154,17 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A client's answer to a request the gateway relayed from an upstream.
+	if env.Method == "" && len(env.ID) > 0 && g.clientAnswers.deliver(st.owner, env.ID, body) {
+		g.audit(st, audit.Allow, "client_answer", http.StatusAccepted)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+
 	// Everything else: mcp-go, with the body restored.
+	if env.Method == "initialize" {
+		ctx = context.WithValue(ctx, capsKey{}, declaredCaps(env.Params))
+	}
 	g.audit(st, audit.Allow, "allowed", 0)
 	r = r.WithContext(ctx)
 	if r.Method == http.MethodPost {

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -29,6 +30,33 @@ var (
 type Session struct {
 	Subject  string
 	IssuedAt time.Time
+	// Caps is what the client declared it can do at initialize.
+	Caps ClientCaps
+}
+
+// ClientCaps is the set of server-to-client request kinds a client
+// declared at initialize; the gateway relays such requests from upstreams
+// only to clients that can answer them.
+type ClientCaps byte
+
+// Client capabilities.
+const (
+	CapSampling ClientCaps = 1 << iota
+	CapElicitation
+	CapRoots
+)
+
+// capsForMethod is the capability a server-to-client request needs.
+func capsForMethod(method string) (ClientCaps, bool) {
+	switch method {
+	case "sampling/createMessage":
+		return CapSampling, true
+	case "elicitation/create":
+		return CapElicitation, true
+	case "roots/list":
+		return CapRoots, true
+	}
+	return 0, false
 }
 
 // Sessions issues and checks self-contained session ids: each id is the
@@ -68,13 +96,15 @@ func NewSessions(key []byte, ttl time.Duration) (*Sessions, error) {
 }
 
 // sessionAD binds sealed ids to their purpose.
-var sessionAD = []byte("gatewaystack/session/v1")
+var sessionAD = []byte("gatewaystack/session/v2")
 
-// Issue returns a new session id bound to subject.
-func (s *Sessions) Issue(subject string) string {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+8+len(subject)+s.aead.Overhead())
+// Issue returns a new session id bound to subject, carrying the client's
+// declared capabilities.
+func (s *Sessions) Issue(subject string, caps ClientCaps) string {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+9+len(subject)+s.aead.Overhead())
 	_, _ = rand.Read(nonce)
-	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(subject)), uint64(s.now().Unix()))
+	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(subject)), uint64(s.now().Unix()))
+	plain = append(plain, byte(caps))
 	plain = append(plain, subject...)
 	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, sessionAD))
 }
@@ -90,7 +120,7 @@ func (s *Sessions) Open(id string) (Session, error) {
 	}
 	n := s.aead.NonceSize()
 	plain, err := s.aead.Open(nil, raw[:n], raw[n:], sessionAD)
-	if err != nil || len(plain) < 8 {
+	if err != nil || len(plain) < 9 {
 		return Session{}, ErrSessionInvalid
 	}
 	issued := time.Unix(int64(binary.BigEndian.Uint64(plain[:8])), 0)
@@ -104,7 +134,7 @@ func (s *Sessions) Open(id string) (Session, error) {
 	if dead {
 		return Session{}, ErrSessionTerminated
 	}
-	return Session{Subject: string(plain[8:]), IssuedAt: issued}, nil
+	return Session{Subject: string(plain[9:]), IssuedAt: issued, Caps: ClientCaps(plain[8])}, nil
 }
 
 // Terminate records id as ended. Entries are dropped once the id would have
@@ -124,6 +154,31 @@ func (s *Sessions) Terminate(id string) error {
 	}
 	s.terminated[id] = sess.IssuedAt.Add(s.ttl)
 	return nil
+}
+
+// capsKey carries an initialize request's declared client capabilities to
+// the session id it mints.
+type capsKey struct{}
+
+// declaredCaps reads the capabilities of initialize params.
+func declaredCaps(params []byte) ClientCaps {
+	var p struct {
+		Capabilities map[string]any `json:"capabilities"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return 0
+	}
+	var c ClientCaps
+	if _, ok := p.Capabilities["sampling"]; ok {
+		c |= CapSampling
+	}
+	if _, ok := p.Capabilities["elicitation"]; ok {
+		c |= CapElicitation
+	}
+	if _, ok := p.Capabilities["roots"]; ok {
+		c |= CapRoots
+	}
+	return c
 }
 
 // identityKey carries the verified identity in a request context.
@@ -162,7 +217,8 @@ type boundManager struct {
 
 func (m boundManager) Generate() string {
 	id, _ := identityFrom(m.ctx)
-	return m.s.Issue(id.Subject)
+	caps, _ := m.ctx.Value(capsKey{}).(ClientCaps)
+	return m.s.Issue(id.Subject, caps)
 }
 
 func (m boundManager) Validate(sessionID string) (bool, error) {

@@ -172,6 +172,7 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w: %w", c.name, ErrUnavailable, err)
 	}
+	tr.SetRequestHandler(relayServerRequest)
 	tr.SetNotificationHandler(func(n mcpgo.JSONRPCNotification) {
 		params, err := json.Marshal(n.Params)
 		if err != nil {
@@ -186,7 +187,9 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	}
 	init := map[string]any{
 		"protocolVersion": ProtocolVersion,
-		"capabilities":    map[string]any{},
+		// The gateway relays these requests to the client that made the
+		// call, and refuses them for clients that cannot answer.
+		"capabilities": map[string]any{"sampling": map[string]any{}, "elicitation": map[string]any{}, "roots": map[string]any{}},
 		"clientInfo":      map[string]any{"name": "gatewaystack", "version": c.version},
 	}
 	resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: "initialize", Params: init})
@@ -210,6 +213,28 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	}
 	c.tr = tr
 	return tr, nil
+}
+
+// relayServerRequest answers a request the upstream sent while working on a
+// call, through the relay the call put in its context.
+func relayServerRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+	relay := ServerRequestsFrom(ctx)
+	if relay == nil {
+		return transport.NewJSONRPCErrorResponse(req.ID, mcpgo.METHOD_NOT_FOUND,
+			req.Method+" is only relayed while a client call is in progress", nil), nil
+	}
+	params, err := json.Marshal(req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s params: %w", req.Method, err)
+	}
+	result, rpcErr, err := relay(ctx, req.Method, params)
+	if err != nil {
+		return nil, err
+	}
+	if rpcErr != nil {
+		return transport.NewJSONRPCErrorResponse(req.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data), nil
+	}
+	return transport.NewJSONRPCResultResponse(req.ID, result), nil
 }
 
 var _ Prober = (*MCPClient)(nil)

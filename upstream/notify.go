@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -72,4 +73,23 @@ func (r *Router) invalidate(upstream, method string) {
 		delete(r.lastRefresh, "kind:"+Resources.Method)
 		delete(r.lastRefresh, "kind:"+ResourceTemplates.Method)
 	}
+}
+
+// ServerRequestFunc answers a request an upstream sent to its client
+// (sampling, elicitation, roots) by asking the gateway's caller: it returns
+// the result, or a JSON-RPC error to pass back, or a Go error.
+type ServerRequestFunc func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, *RPCError, error)
+
+type serverRequestsKey struct{}
+
+// WithServerRequests returns ctx whose upstream calls relay the upstream's
+// own requests to f.
+func WithServerRequests(ctx context.Context, f ServerRequestFunc) context.Context {
+	return context.WithValue(ctx, serverRequestsKey{}, f)
+}
+
+// ServerRequestsFrom returns the relay put in ctx by WithServerRequests.
+func ServerRequestsFrom(ctx context.Context) ServerRequestFunc {
+	f, _ := ctx.Value(serverRequestsKey{}).(ServerRequestFunc)
+	return f
 }
