@@ -190,7 +190,7 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 		// The gateway relays these requests to the client that made the
 		// call, and refuses them for clients that cannot answer.
 		"capabilities": map[string]any{"sampling": map[string]any{}, "elicitation": map[string]any{}, "roots": map[string]any{}},
-		"clientInfo":      map[string]any{"name": "gatewaystack", "version": c.version},
+		"clientInfo":   map[string]any{"name": "gatewaystack", "version": c.version},
 	}
 	resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: "initialize", Params: init})
 	if err != nil {
