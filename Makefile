@@ -1,20 +1,46 @@
 # Gatewaystack build and test entry points. `make test` is what CI runs.
 GO ?= go
+NPM ?= npm
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: test fmt-check vet unit build demo bench
+# Pinned third-party MCP servers for the interop tests (interop/doc.go).
+# The npm ones are pinned in interop/npm/package.json and its lockfile.
+GO_SDK_VERSION    := v1.8.0
+GO_SDK_FIXTURE    := github.com/modelcontextprotocol/go-sdk/conformance/everything-server
+EVERYTHING_SERVER := bin/everything-server
+INTEROP_NPM       := interop/npm
+NODE_MODULES      := $(INTEROP_NPM)/node_modules
+# Written after a successful `npm ci`; older than the lockfile = reinstall.
+NPM_STAMP         := $(NODE_MODULES)/.gatewaystack-npm-ci
+
+.PHONY: test fmt-check vet unit interop-tools build demo bench
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: fmt-check vet unit
+test: interop-tools fmt-check vet unit
 
+## interop-tools: install the pinned MCP servers the interop tests run
+interop-tools: $(NPM_STAMP) $(EVERYTHING_SERVER)
+
+$(NPM_STAMP): $(INTEROP_NPM)/package-lock.json $(INTEROP_NPM)/package.json
+	$(NPM) ci --prefix $(INTEROP_NPM) --no-audit --no-fund
+	@touch $@
+
+# Installed only when missing (bump GO_SDK_VERSION: delete bin/ to reinstall).
+$(EVERYTHING_SERVER):
+	GOBIN=$(CURDIR)/bin $(GO) install $(GO_SDK_FIXTURE)@$(GO_SDK_VERSION)
+
+# Tracked and new (not ignored) Go files; node_modules and bin/ are ignored.
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
 
-unit:
+# The interop tests fail (not skip) when these point at missing tools.
+unit: interop-tools
+	GATEWAYSTACK_INTEROP_NODE_MODULES=$(CURDIR)/$(NODE_MODULES) \
+	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 ## build: the binary in bin/
