@@ -187,10 +187,8 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	}
 	init := map[string]any{
 		"protocolVersion": ProtocolVersion,
-		// The gateway relays these requests to the client that made the
-		// call, and refuses them for clients that cannot answer.
-		"capabilities": map[string]any{"sampling": map[string]any{}, "elicitation": map[string]any{}, "roots": map[string]any{}},
-		"clientInfo":   map[string]any{"name": "gatewaystack", "version": c.version},
+		"capabilities":    clientCapabilities(),
+		"clientInfo":      map[string]any{"name": "gatewaystack", "version": c.version},
 	}
 	resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: "initialize", Params: init})
 	if err != nil {
@@ -213,6 +211,15 @@ func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, err
 	}
 	c.tr = tr
 	return tr, nil
+}
+
+// clientCapabilities is what the gateway declares to upstreams: it relays
+// these requests to the client that made the call, and refuses them for
+// clients that cannot answer. Declaring them keeps tool lists faithful:
+// some servers only offer the tools that use them to clients that declare
+// them.
+func clientCapabilities() map[string]any {
+	return map[string]any{"sampling": map[string]any{}, "elicitation": map[string]any{}, "roots": map[string]any{}}
 }
 
 // relayServerRequest answers a request the upstream sent while working on a
