@@ -91,8 +91,9 @@ type Upstream struct {
 	// Timeout bounds each call to this upstream (default server.upstream_timeout).
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxConcurrency caps the calls in flight to this upstream at once, so a
-	// slow upstream cannot take every worker (default 64; calls beyond it
-	// wait, bounded by the timeout).
+	// slow upstream cannot take every worker (default 64; a call beyond it
+	// waits for a slot up to half the upstream's timeout, then gets an
+	// "upstream busy" error).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -135,12 +136,12 @@ type StdioUpstream struct {
 	EnvFiles []string `yaml:"env_files"`
 	// InheritEnv names gateway variables passed through unchanged.
 	InheritEnv []string `yaml:"inherit_env"`
-	// MaxRestarts caps restarts after crashes within RestartWindow
-	// (default 5); beyond it the upstream stays down until the gateway
-	// restarts.
+	// MaxRestarts caps restarts after crashes (or failed starts) within a
+	// rolling 10-minute window, 0 to 100 (default 5; 0 means the default);
+	// beyond it the upstream stays down until the gateway restarts.
 	MaxRestarts int `yaml:"max_restarts"`
-	// StopGrace is how long the child gets after SIGTERM before SIGKILL
-	// (default 5s).
+	// StopGrace is how long the child's process group gets after SIGTERM
+	// before SIGKILL, 0s to 5m (default 5s; 0 means the default).
 	StopGrace time.Duration `yaml:"stop_grace"`
 }
 
@@ -193,6 +194,9 @@ type Proxy struct {
 	// Routes authorize requests by path prefix and method; the longest
 	// matching prefix decides, and a request no route matches is denied.
 	Routes []ProxyRoute `yaml:"routes"`
+	// MaxBodyBytes bounds request bodies, which are streamed to the
+	// backend (default 64 MiB when target is set); beyond it: 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // ProxyRoute authorizes the requests under a path prefix.
@@ -216,7 +220,14 @@ type MCPUpstream struct {
 	// Headers are static headers sent on every request (e.g. an API key).
 	// Values of the form ${VAR} are read from the environment.
 	Headers map[string]string `yaml:"headers"`
+	// Listen keeps a listening stream (GET) open to receive notifications
+	// not tied to a request, such as list changes (default true). Turn it
+	// off for upstreams that refuse the stream.
+	Listen *bool `yaml:"listen"`
 }
+
+// Listening reports whether the listening stream is wanted.
+func (m MCPUpstream) Listening() bool { return m.Listen == nil || *m.Listen }
 
 // Policy is the authorization table.
 type Policy struct {
@@ -376,6 +387,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		c.Auth.Algorithms = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 	}
 	set(&c.Log.Level, "LOG_LEVEL")
+	c.applyProxyEnv(getenv)
 	if v := getenv("TOOL_SCOPES_JSON"); strings.TrimSpace(v) != "" {
 		m, err := parseToolScopes(v)
 		if err != nil {
@@ -474,12 +486,23 @@ func (c *Config) SetDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Proxy.Target != "" && c.Proxy.MaxBodyBytes == 0 {
+		c.Proxy.MaxBodyBytes = 64 << 20
+	}
 	for i := range c.Upstreams {
 		if c.Upstreams[i].MaxConcurrency == 0 {
 			c.Upstreams[i].MaxConcurrency = 64
 		}
 		if c.Upstreams[i].Timeout == 0 {
 			c.Upstreams[i].Timeout = c.Server.UpstreamTimeout
+		}
+		if s := c.Upstreams[i].Stdio; s != nil {
+			if s.MaxRestarts == 0 {
+				s.MaxRestarts = 5
+			}
+			if s.StopGrace == 0 {
+				s.StopGrace = 5 * time.Second
+			}
 		}
 	}
 }

@@ -186,6 +186,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	validateProxy("proxy", &c.Proxy, seen, add)
+
 	// policy
 	if c.Policy.Default != "deny" {
 		add("policy.default", "%q is not supported; the gateway is deny-by-default, set it to deny or leave it out", c.Policy.Default)

@@ -209,6 +209,8 @@ func newCaller(ctx context.Context, u config.Upstream, hc *http.Client, o BuildO
 			Timeout: u.Timeout, MaxRestarts: u.Stdio.MaxRestarts, StopGrace: u.Stdio.StopGrace,
 			Logger: o.Logger, Version: o.Version,
 		}), nil
+	case "rest":
+		return newRESTCaller(u, hc, o, expand)
 	default:
 		return nil, fmt.Errorf("upstreams[%s]: kind %q is not supported yet", u.Name, u.Kind())
 	}
