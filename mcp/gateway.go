@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -112,6 +113,7 @@ func New(o Options) (*Gateway, error) {
 		// Host and Origin are checked by our outer layer against the
 		// configured allow-lists, which also cover non-loopback deployments.
 		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPLogger(slog.New(zerolog.NewSlogHandler(o.Logger))),
 	)
 	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
 	o.Router.OnNotification(g.onUpstreamNotification)

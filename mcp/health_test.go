@@ -11,9 +11,10 @@ import (
 )
 
 type healthDoc struct {
-	Ready    bool     `json:"ready"`
-	Problems []string `json:"problems"`
-	Upstream []struct {
+	Ready     bool     `json:"ready"`
+	JWKSReady bool     `json:"jwks_ready"`
+	Problems  []string `json:"problems"`
+	Upstream  []struct {
 		Name     string `json:"name"`
 		Status   string `json:"status"`
 		InFlight int    `json:"in_flight"`
@@ -48,7 +49,7 @@ func TestHealthReportsUpstreamsDownAtStart(t *testing.T) {
 	var h healthDoc
 	for {
 		status, h = getHealth(t, g, "/health/ready")
-		if len(h.Upstream) == 2 && h.Upstream[0].Status == "up" && h.Upstream[1].Status == "down" {
+		if h.JWKSReady && len(h.Upstream) == 2 && h.Upstream[0].Status == "up" && h.Upstream[1].Status == "down" {
 			break
 		}
 		if time.Now().After(deadline) {
