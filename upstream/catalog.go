@@ -76,77 +76,23 @@ type uriTemplate struct {
 // An upstream without the capability contributes nothing; one that fails is
 // reported and left out.
 func (r *Router) List(ctx context.Context, k Kind) ([]Entry, []ListError) {
-	results := make([][]Entry, len(r.ups))
-	errs := make([]error, len(r.ups))
-	var wg sync.WaitGroup
-	for i, u := range r.ups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = r.listEntries(ctx, u, k)
-		}()
-	}
-	wg.Wait()
-	var out []Entry
-	var lerrs []ListError
-	for i, u := range r.ups {
-		if errs[i] != nil {
-			lerrs = append(lerrs, ListError{Upstream: u.Name(), Err: errs[i]})
-			continue
-		}
-		out = append(out, results[i]...)
-		r.rememberEntries(k, results[i])
-	}
-	return out, lerrs
+	return fanOut(ctx, r.ups,
+		func(ctx context.Context, u Upstream) ([]Entry, error) { return r.listEntries(ctx, u, k) },
+		func(_ Upstream, entries []Entry) { r.rememberEntries(k, entries) })
 }
 
 func (r *Router) listEntries(ctx context.Context, u Upstream, k Kind) ([]Entry, error) {
-	var out []Entry
-	var cursor string
-	for page := 0; page < maxListPages; page++ {
-		var params json.RawMessage
-		if cursor != "" {
-			b, err := json.Marshal(map[string]string{"cursor": cursor})
-			if err != nil {
-				return nil, fmt.Errorf("encode cursor: %w", err)
-			}
-			params = b
-		}
-		resp, err := u.Call(ctx, k.Method, params)
+	items, err := listPages(ctx, u, k.Method, k.Field)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(items))
+	for _, raw := range items {
+		e, err := exposeEntry(u, k, raw)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("upstream %s: %w: %w", u.Name(), ErrUnavailable, err)
 		}
-		if resp.Error != nil {
-			if resp.Error.Code == codeMethodNotFound {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("upstream %s refused %s: %s: %w", u.Name(), k.Method, resp.Error.Message, ErrUnavailable)
-		}
-		var res map[string]json.RawMessage
-		if err := json.Unmarshal(resp.Result, &res); err != nil {
-			return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), k.Method, ErrUnavailable, err)
-		}
-		var items []json.RawMessage
-		if raw, ok := res[k.Field]; ok {
-			if err := json.Unmarshal(raw, &items); err != nil {
-				return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), k.Method, ErrUnavailable, err)
-			}
-		}
-		for _, raw := range items {
-			e, err := exposeEntry(u, k, raw)
-			if err != nil {
-				return nil, fmt.Errorf("upstream %s: %w: %w", u.Name(), ErrUnavailable, err)
-			}
-			out = append(out, e)
-		}
-		var next string
-		if raw, ok := res["nextCursor"]; ok {
-			_ = json.Unmarshal(raw, &next)
-		}
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
+		out = append(out, e)
 	}
 	return out, nil
 }

@@ -126,28 +126,35 @@ func (r *Router) Close() error {
 // returns them with exposed names, in upstream then upstream order. An
 // upstream that fails is reported in the errors and left out.
 func (r *Router) ListTools(ctx context.Context) ([]Tool, []ListError) {
-	results := make([][]Tool, len(r.ups))
-	errs := make([]error, len(r.ups))
+	return fanOut(ctx, r.ups, r.listOne, r.remember)
+}
+
+// fanOut lists every upstream concurrently with list and returns the
+// results in configuration order; each success is also handed to keep. An
+// upstream that fails is reported in the errors and left out.
+func fanOut[T any](ctx context.Context, ups []Upstream, list func(context.Context, Upstream) ([]T, error), keep func(Upstream, []T)) ([]T, []ListError) {
+	results := make([][]T, len(ups))
+	errs := make([]error, len(ups))
 	var wg sync.WaitGroup
-	for i, u := range r.ups {
+	for i, u := range ups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = r.listOne(ctx, u)
+			results[i], errs[i] = list(ctx, u)
 		}()
 	}
 	wg.Wait()
-	var tools []Tool
+	var out []T
 	var lerrs []ListError
-	for i, u := range r.ups {
+	for i, u := range ups {
 		if errs[i] != nil {
 			lerrs = append(lerrs, ListError{Upstream: u.Name(), Err: errs[i]})
 			continue
 		}
-		tools = append(tools, results[i]...)
-		r.remember(u, results[i])
+		out = append(out, results[i]...)
+		keep(u, results[i])
 	}
-	return tools, lerrs
+	return out, lerrs
 }
 
 // remember adds a successful listing of u to the catalog. Names are only
@@ -217,7 +224,26 @@ func (r *Router) refresh(ctx context.Context, u Upstream) error {
 }
 
 func (r *Router) listOne(ctx context.Context, u Upstream) ([]Tool, error) {
-	var tools []Tool
+	items, err := listPages(ctx, u, "tools/list", "tools")
+	if err != nil {
+		return nil, err
+	}
+	tools := make([]Tool, 0, len(items))
+	for _, raw := range items {
+		t, err := exposeTool(u, raw)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w: %w", u.Name(), ErrUnavailable, err)
+		}
+		tools = append(tools, t)
+	}
+	return tools, nil
+}
+
+// listPages reads every page (at most maxListPages) of a list method and
+// returns the raw entries of its result field. An upstream that does not
+// have the method (-32601) has no entries.
+func listPages(ctx context.Context, u Upstream, method, field string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
 	var cursor string
 	for page := 0; page < maxListPages; page++ {
 		var params json.RawMessage
@@ -228,36 +254,37 @@ func (r *Router) listOne(ctx context.Context, u Upstream) ([]Tool, error) {
 			}
 			params = b
 		}
-		resp, err := u.Call(ctx, "tools/list", params)
+		resp, err := u.Call(ctx, method, params)
 		if err != nil {
 			return nil, err
 		}
 		if resp.Error != nil && resp.Error.Code == codeMethodNotFound {
-			return nil, nil // an upstream without tools
+			return nil, nil
 		}
 		if resp.Error != nil {
-			return nil, fmt.Errorf("upstream %s refused tools/list: %s: %w", u.Name(), resp.Error.Message, ErrUnavailable)
+			return nil, fmt.Errorf("upstream %s refused %s: %s: %w", u.Name(), method, resp.Error.Message, ErrUnavailable)
 		}
-		var res struct {
-			Tools      []json.RawMessage `json:"tools"`
-			NextCursor string            `json:"nextCursor"`
-		}
-		if err := json.Unmarshal(resp.Result, &res); err != nil {
-			return nil, fmt.Errorf("upstream %s sent a malformed tools/list result: %w: %w", u.Name(), ErrUnavailable, err)
-		}
-		for _, raw := range res.Tools {
-			t, err := exposeTool(u, raw)
-			if err != nil {
-				return nil, fmt.Errorf("upstream %s: %w: %w", u.Name(), ErrUnavailable, err)
+		var res map[string]json.RawMessage
+		var items []json.RawMessage
+		var next string
+		if err := json.Unmarshal(resp.Result, &res); err == nil && res[field] != nil {
+			err = json.Unmarshal(res[field], &items)
+			if err == nil && res["nextCursor"] != nil {
+				err = json.Unmarshal(res["nextCursor"], &next)
 			}
-			tools = append(tools, t)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), method, ErrUnavailable, err)
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("upstream %s sent a malformed %s result: %w: %w", u.Name(), method, ErrUnavailable, err)
 		}
-		if res.NextCursor == "" {
-			return tools, nil
+		out = append(out, items...)
+		if next == "" {
+			return out, nil
 		}
-		cursor = res.NextCursor
+		cursor = next
 	}
-	return tools, nil
+	return out, nil
 }
 
 // exposeTool rewrites the tool object's name; every other field stays as the
