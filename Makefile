@@ -13,16 +13,30 @@ NODE_MODULES      := $(INTEROP_NPM)/node_modules
 # Written after a successful `npm ci`; older than the lockfile = reinstall.
 NPM_STAMP         := $(NODE_MODULES)/.gatewaystack-npm-ci
 
-.PHONY: test fmt-check vet unit interop-tools build demo bench
+# The official MCP clients, the official conformance suite and the Node 22
+# binary it needs, for the tests in conformance/ (conformance/doc.go); pinned
+# in conformance/npm/package.json and its lockfile.
+CONFORMANCE_NPM          := conformance/npm
+CONFORMANCE_NODE_MODULES := $(CONFORMANCE_NPM)/node_modules
+CONFORMANCE_NPM_STAMP    := $(CONFORMANCE_NODE_MODULES)/.gatewaystack-npm-ci
+
+.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report build demo bench
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools fmt-check vet unit
+test: interop-tools conformance-tools fmt-check vet unit
 
 ## interop-tools: install the pinned MCP servers the interop tests run
 interop-tools: $(NPM_STAMP) $(EVERYTHING_SERVER)
 
 $(NPM_STAMP): $(INTEROP_NPM)/package-lock.json $(INTEROP_NPM)/package.json
 	$(NPM) ci --prefix $(INTEROP_NPM) --no-audit --no-fund
+	@touch $@
+
+## conformance-tools: install the pinned official clients, conformance suite and Node 22
+conformance-tools: $(CONFORMANCE_NPM_STAMP)
+
+$(CONFORMANCE_NPM_STAMP): $(CONFORMANCE_NPM)/package-lock.json $(CONFORMANCE_NPM)/package.json
+	$(NPM) ci --prefix $(CONFORMANCE_NPM) --no-audit --no-fund
 	@touch $@
 
 # Installed only when missing (bump GO_SDK_VERSION: delete bin/ to reinstall).
@@ -37,11 +51,20 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# The interop tests fail (not skip) when these point at missing tools.
-unit: interop-tools
+# The interop and conformance tests fail (not skip) when these point at
+# missing tools.
+unit: interop-tools conformance-tools
 	GATEWAYSTACK_INTEROP_NODE_MODULES=$(CURDIR)/$(NODE_MODULES) \
 	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
+	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## conformance-report: run the official server suite (direct and through the gateway) and write conformance/report/
+conformance-report: interop-tools conformance-tools
+	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
+	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \
+	GATEWAYSTACK_CONFORMANCE_REPORT_DIR=$(CURDIR)/conformance/report \
+	$(GO) test -race -count=1 -timeout 10m -run '^TestOfficialServerSuite$$' -v ./conformance
 
 ## build: the binary in bin/
 build:

@@ -35,6 +35,8 @@ Usage:
                         the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
                         print a token from the demo issuer
+  gatewaystack conformance --url URL --issuer URL [--out DIR]
+                        check a live gateway's OAuth resource-server behaviour; writes report.json and report.md
   gatewaystack version
 
 Run "gatewaystack <command> -h" for a command's flags.
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdIssuer(ctx, args[1:], stdout, stderr)
 	case "mint":
 		err = cmdMint(ctx, args[1:], stdout, stderr)
+	case "conformance":
+		err = cmdConformance(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "gatewaystack", version)
 	case "help", "-h", "-help", "--help":
@@ -98,11 +102,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // synopsis is each command's one-line usage, as in the main usage text.
 var synopsis = map[string]string{
-	"demo":     "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--log-level L]",
-	"serve":    "gatewaystack serve --config gatewaystack.yaml",
-	"validate": "gatewaystack validate --config gatewaystack.yaml",
-	"issuer":   "gatewaystack issuer [--addr A] [--audience URL] [--default-scope S]",
-	"mint":     `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
+	"demo":        "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--log-level L]",
+	"serve":       "gatewaystack serve --config gatewaystack.yaml",
+	"validate":    "gatewaystack validate --config gatewaystack.yaml",
+	"issuer":      "gatewaystack issuer [--addr A] [--audience URL] [--default-scope S]",
+	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
+	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 }
 
 // usageError marks errors in how a command was invoked (exit code 2).
