@@ -1,7 +1,16 @@
-// Package demo provides the demo OAuth issuer and demo upstream MCP servers
-// with per-user data used by `gatewaystack demo` and the tests.
+// Package demo provides the demo OAuth 2.1 authorization server and demo
+// upstream MCP servers with per-user data used by `gatewaystack demo` and
+// the tests.
 //
-// Nothing in this package is meant for production traffic: the issuer mints
-// tokens for any subject it is asked about, and the upstream servers trust
-// the identity headers set by the gateway in front of them.
+// The authorization server (Issuer) serves RFC 8414 metadata, dynamic
+// client registration (RFC 7591) and Client ID Metadata Documents, an
+// authorization endpoint with PKCE S256, an approval page for the demo
+// users alice, bob and admin (or auto-approval for headless tests), a token
+// endpoint (authorization_code, rotating refresh tokens, client_credentials)
+// issuing RS256 access tokens (RFC 9068), a JWKS, and, on a loopback issuer
+// URL only, /mint for tokens of any subject.
+//
+// Nothing in this package is meant for production traffic: the issuer has
+// no passwords, and the upstream servers trust the identity headers set by
+// the gateway in front of them.
 package demo

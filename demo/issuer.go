@@ -2,11 +2,11 @@ package demo
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -19,12 +19,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
 const (
+	// MetadataPath is the path of the RFC 8414 authorization server
+	// metadata. For an issuer URL with a path, it is also served with the
+	// issuer's path appended (RFC 8414 section 3.1).
+	MetadataPath = "/.well-known/oauth-authorization-server"
+	// RegisterPath is the dynamic client registration endpoint (RFC 7591).
+	RegisterPath = "/register"
+	// AuthorizePath is the authorization endpoint.
+	AuthorizePath = "/authorize"
+	// TokenPath is the token endpoint.
+	TokenPath = "/token"
 	// JWKSPath is the path at which Issuer.Handler serves the public key set.
 	JWKSPath = "/.well-known/jwks.json"
 	// MintPath is the path at which Issuer.Handler mints access tokens.
@@ -59,7 +68,9 @@ type IssuerOptions struct {
 	// Required; it must be an absolute http or https URL.
 	Issuer string
 	// Audience is the aud claim of minted tokens, normally the gateway's
-	// resource URL such as "http://127.0.0.1:8080/mcp". Required.
+	// resource URL such as "http://127.0.0.1:8080/mcp". It is also the
+	// first resource of the authorization server and the audience of tokens
+	// whose authorization request names no resource. Required.
 	Audience string
 	// DefaultScope is the scope of tokens whose mint request has no scope,
 	// e.g. "tool:read". When empty, such tokens carry no scope claim.
@@ -70,6 +81,21 @@ type IssuerOptions struct {
 	MaxExpiresIn time.Duration
 	// Now is the clock used for iat, nbf and exp. Nil means time.Now.
 	Now func() time.Time
+
+	// Resources lists further resource URLs (RFC 8707) the authorization
+	// server issues tokens for, besides Audience. Each must be an absolute
+	// http or https URL without a fragment. A resource named at /authorize
+	// or /token must be one of Audience and Resources, and becomes the
+	// token's aud; Audience is the default when a client names none.
+	Resources []string
+	// AutoApprove makes GET /authorize approve at once, for the user named
+	// by login_hint or DefaultUser, instead of showing the approval page.
+	// Meant for headless tests.
+	AutoApprove bool
+	// HTTPClient fetches Client ID Metadata Documents. Nil means a client
+	// with http.DefaultTransport. Its redirect policy is replaced: redirects
+	// are never followed. A request is bounded by CIMDFetchTimeout.
+	HTTPClient *http.Client
 }
 
 // MintRequest is the body of POST /mint and the argument of Issuer.Mint.
@@ -118,27 +144,39 @@ func invalidMint(format string, args ...any) error {
 	return &InvalidMintRequestError{Description: fmt.Sprintf(format, args...)}
 }
 
-// Issuer is a demo OAuth token issuer. It signs RS256 access tokens with an
-// RSA key generated at construction, and publishes the public half as a
-// JWKS. It mints a token for any subject it is asked for, so it must only be
-// reachable from the machine running the demo.
+// Issuer is the demo OAuth 2.1 authorization server. It signs RS256 access
+// tokens with RSA keys generated at construction and publishes their public
+// halves as a JWKS. Tokens come from the OAuth flow (dynamic client
+// registration or Client ID Metadata Documents, /authorize with PKCE, /token)
+// for the demo users alice, bob and admin, or, when the issuer URL is on
+// loopback, straight from /mint for any subject. It has no passwords: it is
+// a demo, not an identity provider.
 //
-// An Issuer is safe for concurrent use.
+// All state (clients, codes, refresh tokens) lives in memory, bounded and
+// swept as it expires. An Issuer is safe for concurrent use.
 type Issuer struct {
 	issuer           string
 	audience         string
+	resources        []string
 	defaultScope     string
 	maxExpiresIn     time.Duration
 	defaultExpiresIn time.Duration
 	now              func() time.Time
+	mintEnabled      bool
+	autoApprove      bool
+	users            []DemoUser
+	scopes           []string
+	fetcher          *http.Client
+	fetchSlots       chan struct{}
+	fetchTimeout     time.Duration
+	pages            *template.Template
 
-	key  *rsa.PrivateKey
-	kid  string
-	jwks []byte
+	keys  *keyRing
+	store *oauthStore
 }
 
-// NewIssuer validates opts and returns an Issuer with a freshly generated
-// 2048-bit RSA signing key and a random key id.
+// NewIssuer validates opts and returns an Issuer with two freshly generated
+// 2048-bit RSA keys (the signing key and the next one) with random key ids.
 func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	if err := validateIssuerURL(opts.Issuer); err != nil {
 		return nil, fmt.Errorf("demo issuer: %w", err)
@@ -166,29 +204,53 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		now = time.Now
 	}
 
-	key, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
-	if err != nil {
-		return nil, fmt.Errorf("demo issuer: generate RSA key: %w", err)
+	resources := []string{opts.Audience}
+	for n, r := range opts.Resources {
+		if err := validateResourceURL(r); err != nil {
+			return nil, fmt.Errorf("demo issuer: resources[%d]: %w", n, err)
+		}
+		if !slices.Contains(resources, r) {
+			resources = append(resources, r)
+		}
 	}
-	kid, err := randomToken(8)
-	if err != nil {
-		return nil, fmt.Errorf("demo issuer: generate key id: %w", err)
+	if len(resources) > maxResources {
+		return nil, fmt.Errorf("demo issuer: at most %d resources are allowed, got %d", maxResources, len(resources))
 	}
-	jwks, err := publicJWKS(&key.PublicKey, kid)
+	fetcher := &http.Client{}
+	if opts.HTTPClient != nil {
+		clone := *opts.HTTPClient
+		fetcher = &clone
+	}
+	fetcher.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	pages, err := parsePages()
 	if err != nil {
 		return nil, fmt.Errorf("demo issuer: %w", err)
 	}
 
+	keys, err := newKeyRing()
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: %w", err)
+	}
+
+	issuerURL, _ := url.Parse(opts.Issuer) // validated above
 	return &Issuer{
 		issuer:           opts.Issuer,
 		audience:         opts.Audience,
+		resources:        resources,
 		defaultScope:     defaultScope,
 		maxExpiresIn:     maxExpiresIn,
 		defaultExpiresIn: min(DefaultExpiresIn, maxExpiresIn),
 		now:              now,
-		key:              key,
-		kid:              kid,
-		jwks:             jwks,
+		mintEnabled:      isLoopbackHost(issuerURL.Hostname()),
+		autoApprove:      opts.AutoApprove,
+		users:            DemoUsers(),
+		scopes:           SupportedScopes(),
+		fetcher:          fetcher,
+		fetchSlots:       make(chan struct{}, maxConcurrentFetches),
+		fetchTimeout:     CIMDFetchTimeout,
+		pages:            pages,
+		keys:             keys,
+		store:            newOAuthStore(),
 	}, nil
 }
 
@@ -209,42 +271,50 @@ func validateIssuerURL(raw string) error {
 	return nil
 }
 
-func publicJWKS(pub *rsa.PublicKey, kid string) ([]byte, error) {
-	key, err := jwk.Import(pub)
-	if err != nil {
-		return nil, fmt.Errorf("import public key into JWK: %w", err)
-	}
-	for name, value := range map[string]any{
-		jwk.KeyIDKey:     kid,
-		jwk.AlgorithmKey: jwa.RS256(),
-		jwk.KeyUsageKey:  jwk.ForSignature,
-	} {
-		if err := key.Set(name, value); err != nil {
-			return nil, fmt.Errorf("set JWK %s: %w", name, err)
-		}
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(key); err != nil {
-		return nil, fmt.Errorf("add key to JWKS: %w", err)
-	}
-	body, err := json.Marshal(set)
-	if err != nil {
-		return nil, fmt.Errorf("encode JWKS: %w", err)
-	}
-	return body, nil
-}
-
 // Issuer returns the iss claim of minted tokens.
 func (i *Issuer) Issuer() string { return i.issuer }
 
-// KeyID returns the kid of the signing key.
-func (i *Issuer) KeyID() string { return i.kid }
+// KeyID returns the kid of the key that signs new tokens.
+func (i *Issuer) KeyID() string { return i.keys.signer().kid }
+
+// NextKeyID returns the kid of the key that signs after the next RotateKey.
+// It is already in the JWKS.
+func (i *Issuer) NextKeyID() string {
+	i.keys.mu.RLock()
+	defer i.keys.mu.RUnlock()
+	return i.keys.next.kid
+}
+
+// RotateKey makes the next key the signing key and generates a new next
+// key. The JWKS keeps the old signing key until every token it can have
+// signed has expired (the longest token lifetime), so rotation never breaks
+// verification of tokens already issued.
+func (i *Issuer) RotateKey() error {
+	if err := i.keys.rotate(i.now().Add(i.maxExpiresIn + time.Minute)); err != nil {
+		return fmt.Errorf("demo issuer: rotate key: %w", err)
+	}
+	return nil
+}
 
 // PublicJWKS returns the JSON encoding of the issuer's public key set, as
-// served at JWKSPath. The caller may modify the returned slice.
+// served at JWKSPath: the signing key first, then the next key, then keys
+// rotated out whose tokens may still be valid. The caller may modify the
+// returned slice.
 func (i *Issuer) PublicJWKS() ([]byte, error) {
-	return slices.Clone(i.jwks), nil
+	jwks, err := i.keys.publicJWKS(i.now())
+	if err != nil {
+		return nil, fmt.Errorf("demo issuer: %w", err)
+	}
+	return slices.Clone(jwks), nil
 }
+
+// Resources returns the resources (RFC 8707) the issuer issues tokens for;
+// the first is the default and the audience of /mint tokens.
+func (i *Issuer) Resources() []string { return slices.Clone(i.resources) }
+
+// MintEnabled reports whether POST /mint is served: only when the issuer
+// URL's host is a loopback address or localhost.
+func (i *Issuer) MintEnabled() bool { return i.mintEnabled }
 
 // Mint validates req and returns a signed RS256 access token for it. It
 // returns an *InvalidMintRequestError when req itself is unacceptable.
@@ -294,54 +364,80 @@ func (i *Issuer) Mint(req MintRequest) (MintResponse, error) {
 		scope = normalized
 	}
 
+	signed, _, err := i.sign(accessClaims{
+		sub:      req.Sub,
+		audience: i.audience,
+		scope:    scope,
+		orgID:    req.OrgID,
+		roles:    req.Roles,
+		clientID: clientID,
+		lifetime: lifetime,
+	}, "JWT")
+	if err != nil {
+		return MintResponse{}, fmt.Errorf("mint token: %w", err)
+	}
+	return MintResponse{
+		AccessToken: signed,
+		TokenType:   "Bearer",
+		ExpiresIn:   int(lifetime / time.Second),
+		Scope:       scope,
+	}, nil
+}
+
+// accessClaims are the variable claims of an access token.
+type accessClaims struct {
+	sub, audience, scope, orgID, clientID string
+	roles                                 []string
+	lifetime                              time.Duration
+}
+
+// sign builds and signs an RS256 access token with the current key and
+// header typ, and returns it with its jti.
+func (i *Issuer) sign(c accessClaims, typ string) (string, string, error) {
 	jti, err := randomToken(16)
 	if err != nil {
-		return MintResponse{}, fmt.Errorf("mint token: generate jti: %w", err)
+		return "", "", fmt.Errorf("generate jti: %w", err)
 	}
 	now := i.now().Truncate(time.Second)
 	builder := jwt.NewBuilder().
 		Issuer(i.issuer).
-		Audience([]string{i.audience}).
-		Subject(req.Sub).
+		Audience([]string{c.audience}).
+		Subject(c.sub).
 		IssuedAt(now).
 		NotBefore(now).
-		Expiration(now.Add(lifetime)).
+		Expiration(now.Add(c.lifetime)).
 		JwtID(jti).
-		Claim("client_id", clientID)
-	if scope != "" {
-		builder = builder.Claim("scope", scope)
+		Claim("client_id", c.clientID)
+	if c.scope != "" {
+		builder = builder.Claim("scope", c.scope)
 	}
-	if req.OrgID != "" {
-		builder = builder.Claim("org_id", req.OrgID)
+	if c.orgID != "" {
+		builder = builder.Claim("org_id", c.orgID)
 	}
-	if len(req.Roles) > 0 {
-		builder = builder.Claim("roles", slices.Clone(req.Roles))
+	if len(c.roles) > 0 {
+		builder = builder.Claim("roles", slices.Clone(c.roles))
 	}
 	token, err := builder.Build()
 	if err != nil {
-		return MintResponse{}, fmt.Errorf("mint token: build claims: %w", err)
+		return "", "", fmt.Errorf("build claims: %w", err)
 	}
 	// Serialise aud as a single string rather than a one-element array. This
 	// is a per-token option, so jwx's global settings are left alone.
 	token.Options().Enable(jwt.FlattenAudience)
 
+	key := i.keys.signer()
 	headers := jws.NewHeaders()
-	if err := headers.Set(jws.KeyIDKey, i.kid); err != nil {
-		return MintResponse{}, fmt.Errorf("mint token: set kid header: %w", err)
+	if err := headers.Set(jws.KeyIDKey, key.kid); err != nil {
+		return "", "", fmt.Errorf("set kid header: %w", err)
 	}
-	if err := headers.Set(jws.TypeKey, "JWT"); err != nil {
-		return MintResponse{}, fmt.Errorf("mint token: set typ header: %w", err)
+	if err := headers.Set(jws.TypeKey, typ); err != nil {
+		return "", "", fmt.Errorf("set typ header: %w", err)
 	}
-	signed, err := jwt.Sign(token, jwt.WithKey(jwa.RS256(), i.key, jws.WithProtectedHeaders(headers)))
+	signed, err := jwt.Sign(token, jwt.WithKey(jwa.RS256(), key.key, jws.WithProtectedHeaders(headers)))
 	if err != nil {
-		return MintResponse{}, fmt.Errorf("mint token: sign: %w", err)
+		return "", "", fmt.Errorf("sign: %w", err)
 	}
-	return MintResponse{
-		AccessToken: string(signed),
-		TokenType:   "Bearer",
-		ExpiresIn:   int(lifetime / time.Second),
-		Scope:       scope,
-	}, nil
+	return string(signed), jti, nil
 }
 
 // validateIdentifier checks a user-supplied identifier such as sub.
@@ -403,11 +499,19 @@ func randomToken(n int) (string, error) {
 
 // Handler returns the issuer's HTTP API:
 //
+//   - GET  /.well-known/oauth-authorization-server: RFC 8414 metadata
+//   - POST /register: dynamic client registration (RFC 7591)
+//   - GET  /authorize: the authorization endpoint (PKCE S256), which shows
+//     the approval page or, with AutoApprove, redirects at once
+//   - POST /authorize: the approval page's answer
+//   - POST /token: authorization_code, refresh_token and client_credentials
 //   - GET  /.well-known/jwks.json: the public key set
-//   - POST /mint: mint a token from a JSON MintRequest
+//   - POST /mint: mint a token from a JSON MintRequest (loopback issuer URL
+//     only, else 403)
 //   - GET  /health: liveness, {"ok":true,"issuer":"..."}
 //
-// Cross-origin requests are allowed from loopback origins only.
+// Cross-origin requests are allowed from loopback origins only, on every
+// endpoint but /authorize (a page, not an API).
 func (i *Issuer) Handler() http.Handler {
 	return http.HandlerFunc(i.serveHTTP)
 }
@@ -416,8 +520,17 @@ func (i *Issuer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		allow   string
 		handler http.HandlerFunc
+		cors    = true
 	)
 	switch r.URL.Path {
+	case MetadataPath, i.pathInsertedMetadataPath():
+		allow, handler = "GET, HEAD, OPTIONS", i.serveMetadata
+	case RegisterPath:
+		allow, handler = "POST, OPTIONS", i.serveRegister
+	case AuthorizePath:
+		allow, handler, cors = "GET, POST, OPTIONS", i.serveAuthorize, false
+	case TokenPath:
+		allow, handler = "POST, OPTIONS", i.serveToken
 	case JWKSPath:
 		allow, handler = "GET, HEAD, OPTIONS", i.serveJWKS
 	case HealthPath:
@@ -425,20 +538,25 @@ func (i *Issuer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case MintPath:
 		allow, handler = "POST, OPTIONS", i.serveMint
 	default:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint %q; try %s, %s or %s", r.URL.Path, JWKSPath, MintPath, HealthPath))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint %q; try %s, %s, %s, %s, %s or %s",
+			r.URL.Path, MetadataPath, RegisterPath, AuthorizePath, TokenPath, JWKSPath, HealthPath))
 		return
 	}
 
 	h := w.Header()
-	h.Add("Vary", "Origin")
-	loopback := isLoopbackOrigin(r.Header.Get("Origin"))
+	loopback := false
+	if cors {
+		h.Add("Vary", "Origin")
+		loopback = isLoopbackOrigin(r.Header.Get("Origin"))
+	}
 	if loopback {
 		h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
 	}
 	if r.Method == http.MethodOptions {
 		if loopback {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, MCP-Protocol-Version")
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
 		}
 		h.Set("Allow", allow)
@@ -458,8 +576,13 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
+	jwks, err := i.keys.publicJWKS(i.now())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "the issuer failed to encode its key set")
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(jwksMaxAge))
-	writeJSON(w, http.StatusOK, json.RawMessage(i.jwks))
+	writeJSON(w, http.StatusOK, json.RawMessage(jwks))
 }
 
 func (i *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -475,6 +598,12 @@ func (i *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (i *Issuer) serveMint(w http.ResponseWriter, r *http.Request) {
+	if !i.mintEnabled {
+		writeError(w, http.StatusForbidden, "access_denied", fmt.Sprintf(
+			"/mint is off because the issuer URL %s is not on loopback: it would hand a token for any user to anyone who can reach it; get tokens through the OAuth flow (%s, %s, %s) instead",
+			i.issuer, RegisterPath, AuthorizePath, TokenPath))
+		return
+	}
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, http.MethodPost)
 		return

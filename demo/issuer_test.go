@@ -214,25 +214,31 @@ func TestIssuer_JWKSPublishesOnlyThePublicRSAKey(t *testing.T) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("decode JWKS %s: %v", data, err)
 	}
-	if len(doc.Keys) != 1 {
-		t.Fatalf("JWKS has %d keys, want 1: %s", len(doc.Keys), data)
+	// The signing key, then the next one, published ahead of rotation.
+	if len(doc.Keys) != 2 {
+		t.Fatalf("JWKS has %d keys, want 2 (current and next): %s", len(doc.Keys), data)
 	}
-	key := doc.Keys[0]
-	for name, want := range map[string]string{"kty": "RSA", "kid": iss.KeyID(), "use": "sig", "alg": "RS256"} {
-		if got := key[name]; got != want {
-			t.Errorf("JWKS %s = %v, want %s", name, got, want)
+	if iss.KeyID() == iss.NextKeyID() {
+		t.Fatalf("current and next key share kid %q", iss.KeyID())
+	}
+	for n, kid := range []string{iss.KeyID(), iss.NextKeyID()} {
+		key := doc.Keys[n]
+		for name, want := range map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256"} {
+			if got := key[name]; got != want {
+				t.Errorf("JWKS key %d %s = %v, want %s", n, name, got, want)
+			}
 		}
-	}
-	n, _ := key["n"].(string)
-	if modulus, err := base64.RawURLEncoding.DecodeString(n); err != nil || len(modulus) != 256 {
-		t.Errorf("JWKS n is not a base64url 2048-bit modulus: %q", n)
-	}
-	if key["e"] == nil {
-		t.Error("JWKS e missing")
-	}
-	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
-		if _, ok := key[private]; ok {
-			t.Errorf("JWKS leaks private parameter %q", private)
+		n, _ := key["n"].(string)
+		if modulus, err := base64.RawURLEncoding.DecodeString(n); err != nil || len(modulus) != 256 {
+			t.Errorf("JWKS n is not a base64url 2048-bit modulus: %q", n)
+		}
+		if key["e"] == nil {
+			t.Error("JWKS e missing")
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := key[private]; ok {
+				t.Errorf("JWKS leaks private parameter %q", private)
+			}
 		}
 	}
 
@@ -422,7 +428,12 @@ func TestIssuer_RoutesAnswerWrongMethodsAndUnknownPaths(t *testing.T) {
 		{"PUT /mint is not allowed", http.MethodPut, MintPath, http.StatusMethodNotAllowed, "POST", "invalid_request"},
 		{"DELETE /mint is not allowed", http.MethodDelete, MintPath, http.StatusMethodNotAllowed, "POST", "invalid_request"},
 		{"POST to the JWKS is not allowed", http.MethodPost, JWKSPath, http.StatusMethodNotAllowed, "GET, HEAD", "invalid_request"},
-		{"unknown path is a JSON 404", http.MethodGet, "/authorize", http.StatusNotFound, "", "not_found"},
+		{"unknown path is a JSON 404", http.MethodGet, "/userinfo", http.StatusNotFound, "", "not_found"},
+		{"OpenID configuration is not served (it would need every OIDC field)", http.MethodGet, "/.well-known/openid-configuration", http.StatusNotFound, "", "not_found"},
+		{"PUT /authorize is not allowed", http.MethodPut, AuthorizePath, http.StatusMethodNotAllowed, "GET, POST", "invalid_request"},
+		{"GET /token is not allowed", http.MethodGet, TokenPath, http.StatusMethodNotAllowed, "POST", "invalid_request"},
+		{"GET /register is not allowed", http.MethodGet, RegisterPath, http.StatusMethodNotAllowed, "POST", "invalid_request"},
+		{"POST to the metadata is not allowed", http.MethodPost, MetadataPath, http.StatusMethodNotAllowed, "GET, HEAD", "invalid_request"},
 		{"root is a JSON 404", http.MethodGet, "/", http.StatusNotFound, "", "not_found"},
 	}
 	for _, tt := range tests {
@@ -506,7 +517,7 @@ func TestIssuer_CORSAllowsLoopbackOriginsOnly(t *testing.T) {
 				if got := resp.Header.Get("Access-Control-Allow-Methods"); got != "GET, POST, OPTIONS" {
 					t.Errorf("Access-Control-Allow-Methods = %q", got)
 				}
-				if got := resp.Header.Get("Access-Control-Allow-Headers"); got != "Content-Type, Authorization" {
+				if got := resp.Header.Get("Access-Control-Allow-Headers"); got != "Content-Type, Authorization, MCP-Protocol-Version" {
 					t.Errorf("Access-Control-Allow-Headers = %q", got)
 				}
 			}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -84,14 +86,64 @@ func warnExposed(stderr io.Writer, flagName, addr, what string) {
 	}
 }
 
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ", ") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// flagSet reports whether flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// checkPublicURL checks the value of a flag naming a public base URL: an
+// absolute http or https URL without user info, query or fragment.
+func checkPublicURL(fs *flag.FlagSet, name, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", usageError{msg: fmt.Sprintf("--%s %q is not an absolute http or https URL without query or fragment; use e.g. https://gateway.example.com", name, raw), fs: fs}
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// warnAutoApprove tells the user that --auto-approve on an issuer reachable
+// through a public URL hands a token to anyone who asks.
+func warnAutoApprove(stderr io.Writer, iss *demo.Issuer, autoApprove bool) {
+	if autoApprove && !iss.MintEnabled() {
+		fmt.Fprintf(stderr, "warning: --auto-approve with the public issuer URL %s approves every sign-in without asking anyone; leave it off so that the approval page is shown\n", iss.Issuer())
+	}
+}
+
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	gwAddr := fs.String("gateway-addr", "127.0.0.1:8080", "address of the gateway")
 	issAddr := fs.String("issuer-addr", "127.0.0.1:5051", "address of the demo OAuth issuer")
 	upAddr := fs.String("upstream-addr", "127.0.0.1:5052", "address of the demo notes MCP server")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	publicURL := fs.String("public-url", "", "public URL of the gateway, e.g. a tunnel's https URL (default http://<gateway-addr>); the MCP resource is this + /mcp")
+	issuerURL := fs.String("issuer-url", "", "public URL of the demo issuer, its iss claim (default http://<issuer-addr>); /mint is off unless its host is loopback")
+	autoApprove := fs.Bool("auto-approve", false, "approve sign-ins at once, as the login_hint user or alice, without the approval page (headless tests)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	for _, f := range []struct {
+		name string
+		val  *string
+	}{{"public-url", publicURL}, {"issuer-url", issuerURL}} {
+		if *f.val != "" {
+			v, err := checkPublicURL(fs, f.name, *f.val)
+			if err != nil {
+				return err
+			}
+			*f.val = v
+		}
 	}
 	switch *level {
 	case "debug", "info", "warn", "error":
@@ -104,7 +156,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	warnExposed(stderr, "issuer-addr", *issAddr, "demo issuer, which mints a token for anyone who asks,")
+	warnExposed(stderr, "issuer-addr", *issAddr, "demo issuer, which hands out tokens for its demo users to anyone who asks,")
 	warnExposed(stderr, "upstream-addr", *upAddr, "notes server, which trusts any X-User-Id header,")
 	log := newLogger(stderr, *level)
 
@@ -128,14 +180,23 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		urls[i], _ = loopbackURL(p.flag, net.JoinHostPort(host, port))
 	}
-	issURL, upURL, gwURL := urls[0], urls[1], urls[2]
+	issLocalURL, upURL, gwURL := urls[0], urls[1], urls[2]
+	// The public URLs are what clients see (iss, the resource, the PRM);
+	// the gateway fetches the keys over loopback.
+	issURL := issLocalURL
+	if *issuerURL != "" {
+		issURL = *issuerURL
+	}
+	if *publicURL != "" {
+		gwURL = *publicURL
+	}
 
 	cfg := &config.Config{
 		Listen:    lns[2].Addr().String(),
 		PublicURL: gwURL,
 		Auth: config.Auth{
 			Issuer:         issURL,
-			JWKSURI:        issURL + "/.well-known/jwks.json",
+			JWKSURI:        issLocalURL + demo.JWKSPath,
 			BaselineScopes: demoBaseline,
 			StepUpScopes:   demoStepUp,
 		},
@@ -148,11 +209,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Auth.Audience = cfg.Resource()
 	cfg.SetDefaults()
 
-	issuer, err := demo.NewIssuer(demo.IssuerOptions{Issuer: issURL, Audience: cfg.Resource(), DefaultScope: strings.Join(demoBaseline, " ")})
+	// The issuer issues tokens for the gateway's resource only.
+	issuer, err := demo.NewIssuer(demo.IssuerOptions{
+		Issuer:       issURL,
+		Audience:     cfg.Resource(),
+		DefaultScope: strings.Join(demoBaseline, " "),
+		AutoApprove:  *autoApprove,
+	})
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("start demo issuer: %w", err)
 	}
+	warnAutoApprove(stderr, issuer, *autoApprove)
 	notes := demo.NewNotes(demo.NotesOptions{})
 	srv, err := mcp.Build(ctx, cfg, mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout})
 	if err != nil {
@@ -181,7 +249,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 
-	fmt.Fprint(stdout, demoBanner(cfg.Resource(), issURL, upURL))
+	fmt.Fprint(stdout, demoBanner(cfg.Resource(), issURL, upURL, issuer.MintEnabled(), *autoApprove))
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -196,12 +264,43 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func demoBanner(resource, issuer, upstreamURL string) string {
+func demoBanner(resource, issuer, upstreamURL string, mint, autoApprove bool) string {
+	approval := "opens its approval page, where you\npick alice, bob or admin and approve the scopes."
+	if autoApprove {
+		approval = "is signed in at once as alice\n(--auto-approve; a login_hint picks bob or admin)."
+	}
+	lead := "Or sign in"
+	if !mint {
+		lead = "Sign in"
+	}
+	login := fmt.Sprintf(`
+%[4]s from an MCP client: it follows the gateway's 401 to the demo
+issuer %[2]s, registers itself and %[3]s
+  MCP Inspector  npx @modelcontextprotocol/inspector, Transport "Streamable HTTP",
+                 URL %[1]s, Connect
+  Cursor         ~/.cursor/mcp.json: {"mcpServers":{"gatewaystack-demo":{"url":"%[1]s"}}}
+`, resource, issuer, approval, lead)
+	if !mint {
+		return fmt.Sprintf(`
+Gatewaystack demo is running.
+
+  MCP gateway    %[1]s
+  demo issuer    %[2]s   (OAuth metadata: %[2]s/.well-known/oauth-authorization-server; /mint off: the issuer URL is not on loopback)
+  notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
+
+Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
+a step-up scope (write_note) and notes:admin an entitlement (delete_all_notes)
+that only admin is granted.
+%[4]s
+Audit lines follow, one per decision. Press Ctrl-C to stop.
+
+`, resource, issuer, upstreamURL, login)
+	}
 	return fmt.Sprintf(`
 Gatewaystack demo is running.
 
   MCP gateway    %[1]s
-  demo issuer    %[2]s   (JWKS: %[2]s/.well-known/jwks.json, POST /mint)
+  demo issuer    %[2]s   (JWKS: %[2]s/.well-known/jwks.json, POST /mint, OAuth 2.1 sign-in)
   notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
 
 Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
@@ -221,24 +320,41 @@ alice and bob with "tool:read tool:write", and admin with "tool:read notes:admin
    npx @modelcontextprotocol/inspector --cli %[1]s --transport http \
      --header "Authorization: Bearer $TOKEN" --method tools/call \
      --tool-name notes__write_note --tool-arg title=hello --tool-arg text=world
-
+%[4]s
 Audit lines follow, one per decision. Press Ctrl-C to stop.
 
-`, resource, issuer, upstreamURL)
+`, resource, issuer, upstreamURL, login)
 }
 
 func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("issuer", stderr)
 	addr := fs.String("addr", "127.0.0.1:5051", "listen address")
-	aud := fs.String("audience", "http://127.0.0.1:8080/mcp", "audience (the gateway's resource URL) of minted tokens")
-	scope := fs.String("default-scope", "tool:read", "scope of tokens minted without one")
+	pubURL := fs.String("url", "", "public URL of the issuer, its iss claim, e.g. a tunnel's https URL (default http://<addr>); /mint is off unless its host is loopback")
+	var resources stringList
+	fs.Var(&resources, "resource", "resource URL (the gateway's public URL + /mcp) tokens may be issued for; repeatable (default: --audience)")
+	aud := fs.String("audience", "http://127.0.0.1:8080/mcp", "audience of /mint tokens and the default resource (default: the first --resource when --resource is given)")
+	scope := fs.String("default-scope", "tool:read", "scope of tokens minted or authorized without one")
+	autoApprove := fs.Bool("auto-approve", false, "approve sign-ins at once, as the login_hint user or alice, without the approval page (headless tests)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if _, err := loopbackURL("addr", *addr); err != nil {
 		return err
 	}
-	warnExposed(stderr, "addr", *addr, "demo issuer, which mints a token for anyone who asks,")
+	if *pubURL != "" {
+		v, err := checkPublicURL(fs, "url", *pubURL)
+		if err != nil {
+			return err
+		}
+		*pubURL = v
+	}
+	audience := *aud
+	if len(resources) == 0 {
+		resources = stringList{audience}
+	} else if !flagSet(fs, "audience") {
+		audience = resources[0]
+	}
+	warnExposed(stderr, "addr", *addr, "demo issuer, which hands out tokens for its demo users to anyone who asks,")
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (move the issuer with --addr)", *addr, err)
@@ -248,11 +364,30 @@ func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	host, _, _ := net.SplitHostPort(*addr)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	issURL, _ := loopbackURL("addr", net.JoinHostPort(host, port))
-	issuer, err := demo.NewIssuer(demo.IssuerOptions{Issuer: issURL, Audience: *aud, DefaultScope: *scope})
-	if err != nil {
-		return err
+	if *pubURL != "" {
+		issURL = *pubURL
 	}
-	fmt.Fprintf(stdout, "demo issuer %s (JWKS %s/.well-known/jwks.json, POST /mint) for audience %s\n", issURL, issURL, *aud)
+	issuer, err := demo.NewIssuer(demo.IssuerOptions{
+		Issuer:       issURL,
+		Audience:     audience,
+		Resources:    resources,
+		DefaultScope: *scope,
+		AutoApprove:  *autoApprove,
+	})
+	if err != nil {
+		return usageError{msg: err.Error(), fs: fs}
+	}
+	warnAutoApprove(stderr, issuer, *autoApprove)
+	mint := "POST /mint"
+	if !issuer.MintEnabled() {
+		mint = "/mint off: the issuer URL is not on loopback"
+	}
+	approval := "approval page"
+	if *autoApprove {
+		approval = "auto-approve as alice or the login_hint user"
+	}
+	fmt.Fprintf(stdout, "demo issuer %s (JWKS %s%s, %s) for audience %s\n", issURL, issURL, demo.JWKSPath, mint, audience)
+	fmt.Fprintf(stdout, "OAuth 2.1 metadata %s%s; resources %s; sign-in: %s\n", strings.TrimSuffix(issURL, "/"), demo.MetadataPath, strings.Join(issuer.Resources(), ", "), approval)
 	if err := mcp.ServeHTTP(ctx, ln, issuer.Handler(), 5*time.Second, nil); err != nil {
 		return fmt.Errorf("serve issuer: %w", err)
 	}
