@@ -25,13 +25,14 @@ const usage = `gatewaystack — an MCP gateway that verifies who is calling, sho
 the tools their token allows, and audits every decision.
 
 Usage:
-  gatewaystack demo     [--gateway-addr A] [--issuer-addr A] [--upstream-addr A]
+  gatewaystack demo     [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--auto-approve]
+                        [--public-url URL] [--issuer-url URL]
                         issuer, notes MCP server and gateway on this machine
   gatewaystack serve    --config gatewaystack.yaml
                         the gateway in front of your MCP servers
   gatewaystack validate --config gatewaystack.yaml
                         list every problem in a configuration
-  gatewaystack issuer   [--addr A] [--audience URL]
+  gatewaystack issuer   [--addr A] [--url URL] [--resource URL]... [--auto-approve]
                         the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
                         print a token from the demo issuer
@@ -102,10 +103,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // synopsis is each command's one-line usage, as in the main usage text.
 var synopsis = map[string]string{
-	"demo":        "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--log-level L]",
+	"demo":        "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--auto-approve] [--public-url URL] [--issuer-url URL] [--log-level L]",
 	"serve":       "gatewaystack serve --config gatewaystack.yaml",
 	"validate":    "gatewaystack validate --config gatewaystack.yaml",
-	"issuer":      "gatewaystack issuer [--addr A] [--audience URL] [--default-scope S]",
+	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 }
