@@ -198,6 +198,9 @@ func newCaller(ctx context.Context, u config.Upstream, hc *http.Client, o BuildO
 		return upstream.NewMCPClient(upstream.MCPClientOptions{
 			Name: u.Name, URL: u.MCP.URL, Headers: headers, HTTPClient: hc, Timeout: u.Timeout, Version: o.Version,
 			Listen: u.MCP.Listening(), Logger: slog.New(zerolog.NewSlogHandler(o.Logger)),
+			// Every log message of the shared upstream session; each
+			// client gets those at or above its own level (notify.go).
+			LogLevel: "debug",
 		}), nil
 	case "stdio":
 		env, err := stdioEnv(u.Name, u.Stdio, o.Getenv)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/policy"
@@ -305,9 +307,11 @@ func (g *Gateway) stepUp(w http.ResponseWriter, st *requestState, rid json.RawMe
 }
 
 // forward sends an authorized request upstream and relays the raw answer.
-// A request carrying a progressToken gets its progress notifications: the
-// response becomes an event stream at the first one and ends with the
-// result. The call can be cancelled by the client's notifications/cancelled.
+// A request carrying a progressToken gets its progress notifications, and
+// the notifications the upstream sends on this call's own response stream
+// (log messages, …) reach this client too: the response becomes an event
+// stream at the first one and ends with the result. The call can be
+// cancelled by the client's notifications/cancelled.
 func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, params json.RawMessage, hints bool) (ok bool) {
 	st.event.Upstream = up.Name()
 	params, token, progress := g.progress.rewrite(params)
@@ -324,8 +328,10 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 		resp upstream.Response
 		err  error
 	}
-	out := make(chan []byte, 16) // requests relayed from the upstream to this client
+	out := make(chan []byte, 16)   // requests relayed from the upstream to this client
+	notes := make(chan []byte, 16) // notifications sent on this call's upstream stream
 	ctx = upstream.WithServerRequests(ctx, g.relayer(st, out))
+	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(ctx, up.Name(), token, g.clientLogLevel(st, params), notes))
 	done := make(chan answer, 1)
 	go func() {
 		resp, err := up.Call(ctx, method, params)
@@ -340,14 +346,18 @@ wait:
 			sse.send(msg)
 		case msg := <-out:
 			sse.send(msg)
+		case msg := <-notes:
+			sse.send(msg)
 		case a = <-done:
 			break wait
 		}
 	}
-	// Progress sent before the result is delivered before it.
+	// Notifications sent before the result are delivered before it.
 	for drained := false; !drained; {
 		select {
 		case msg := <-progress:
+			sse.send(msg)
+		case msg := <-notes:
 			sse.send(msg)
 		default:
 			drained = true
@@ -431,4 +441,87 @@ func callerName(up upstream.Upstream) string {
 		return ""
 	}
 	return up.Name()
+}
+
+// callNotifications returns the sink for the notifications the upstream
+// sends on this call's own response stream; what goes to this call's client
+// is queued on notes, in order:
+//   - progress for this call's token, under the client's own token; progress
+//     for another request's token (a server that shares one session's
+//     notifications among its open streams) is routed by that token;
+//   - list changes are left to the router's handler, which broadcasts them;
+//   - resource updates go to the subscribed sessions, as always;
+//   - notifications/cancelled names the upstream's own request ids, which
+//     the client never saw: dropped;
+//   - log messages at or above the client's level (clientLogLevel), and
+//     anything else: as sent.
+func (g *Gateway) callNotifications(ctx context.Context, upstreamName, token string, logLevel mcpgo.LoggingLevel,
+	notes chan<- []byte) func(method string, params json.RawMessage) {
+	return func(method string, params json.RawMessage) {
+		var msg []byte
+		switch {
+		case method == "notifications/progress":
+			t, body, ok := g.progress.restore(params)
+			if !ok {
+				return
+			}
+			if t != token {
+				g.progress.send(t, body)
+				return
+			}
+			msg = body
+		case strings.HasSuffix(method, "/list_changed"):
+			return
+		case method == "notifications/resources/updated":
+			g.onUpstreamNotification(upstream.Notification{Upstream: upstreamName, Method: method, Params: params})
+			return
+		case method == "notifications/cancelled":
+			return
+		case method == "notifications/message" && !logWanted(params, logLevel):
+			return
+		default:
+			msg = mustMarshal(struct {
+				JSONRPC string          `json:"jsonrpc"`
+				Method  string          `json:"method"`
+				Params  json.RawMessage `json:"params,omitempty"`
+			}{"2.0", method, params})
+		}
+		select {
+		case notes <- msg:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// clientLogLevel is the least level of the log messages this request's
+// client gets: in the session era the level its session set with
+// logging/setLevel (defaultLogLevel before it sets one); in the 2026-07-28
+// era the level the request asks for in its _meta, and none ("") when it
+// asks for none.
+func (g *Gateway) clientLogLevel(st *requestState, params json.RawMessage) mcpgo.LoggingLevel {
+	if !st.modern {
+		return g.logLevels.get(st.owner)
+	}
+	if !bytes.Contains(params, []byte(mcpgo.MetaKeyLogLevel)) {
+		return ""
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	var level mcpgo.LoggingLevel
+	if json.Unmarshal(params, &p) != nil || json.Unmarshal(p.Meta[mcpgo.MetaKeyLogLevel], &level) != nil {
+		return ""
+	}
+	return level
+}
+
+// logWanted reports whether a notifications/message is at or above level.
+func logWanted(params json.RawMessage, level mcpgo.LoggingLevel) bool {
+	if level == "" {
+		return false
+	}
+	var p struct {
+		Level mcpgo.LoggingLevel `json:"level"`
+	}
+	return json.Unmarshal(params, &p) == nil && p.Level.ShouldSendTo(level)
 }

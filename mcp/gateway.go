@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"time"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/rs/zerolog"
 
@@ -86,6 +87,7 @@ type Gateway struct {
 	handler    http.Handler
 
 	progress      progressRouter
+	logLevels     logLevels
 	subs          subscriptions
 	inflight      inflight
 	clientAnswers clientAnswers
@@ -99,7 +101,17 @@ func New(o Options) (*Gateway, error) {
 	}
 	g := &Gateway{o: o, prmURL: prmURL}
 	g.challenge = auth.Challenge{Scope: joinScopes(o.BaselineScopes), ResourceMetadata: prmURL}.String()
+	hooks := &server.Hooks{}
+	// The level a session-era client sets with logging/setLevel (answered
+	// by mcp-go) decides which upstream log messages it gets.
+	hooks.AddAfterSetLevel(func(ctx context.Context, _ any, req *mcpgo.SetLevelRequest, _ *mcpgo.EmptyResult) {
+		if cs := server.ClientSessionFromContext(ctx); cs != nil {
+			g.logLevels.set(cs.SessionID(), req.Params.Level)
+		}
+	})
+	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { g.logLevels.forget(cs.SessionID()) })
 	g.mcpServer = server.NewMCPServer("gatewaystack", o.Version,
+		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
 		server.WithPromptCapabilities(true),
 		server.WithResourceCapabilities(true, true),

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
@@ -19,8 +21,11 @@ import (
 //     client's progressToken is replaced by a gateway-unique token before the
 //     request goes upstream, and mapped back on the way in;
 //   - resource updates go to the sessions that subscribed to that URI;
-//   - anything else (log messages of a shared upstream session) is not
-//     forwarded, because it cannot be attributed to one caller.
+//   - anything else an upstream sends on a call's own response stream (log
+//     messages, …) goes to that call's client, on that call's stream
+//     (callNotifications) — log messages at or above the client's level; on
+//     the listening stream it is not forwarded, because it cannot be
+//     attributed to one caller.
 
 // progressRouter maps gateway progress tokens to the requests waiting for
 // them.
@@ -82,29 +87,93 @@ func (p *progressRouter) done(token string) {
 // deliver routes a notifications/progress to its waiting request; progress
 // for unknown tokens (late, or forged by an upstream) is dropped.
 func (p *progressRouter) deliver(params json.RawMessage) {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(params, &obj) != nil {
-		return
+	if token, body, ok := p.restore(params); ok {
+		p.send(token, body)
 	}
-	var token string
-	if json.Unmarshal(obj["progressToken"], &token) != nil {
-		return
-	}
+}
+
+// send queues a restored notification (restore) for the request waiting
+// for token.
+func (p *progressRouter) send(token string, body []byte) {
 	p.mu.Lock()
 	w, ok := p.waiting[token]
 	p.mu.Unlock()
 	if !ok {
 		return
 	}
-	obj["progressToken"] = w.original
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": obj})
-	if err != nil {
-		return
-	}
 	select {
 	case w.ch <- body:
 	default: // progress is advisory; a slow reader loses some
 	}
+}
+
+// restore returns the gateway token of a notifications/progress and the
+// notification to send to the client that is waiting for it, under the
+// client's own token; ok is false for tokens nobody waits for.
+func (p *progressRouter) restore(params json.RawMessage) (token string, body []byte, ok bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil {
+		return "", nil, false
+	}
+	if json.Unmarshal(obj["progressToken"], &token) != nil {
+		return "", nil, false
+	}
+	p.mu.Lock()
+	w, ok := p.waiting[token]
+	p.mu.Unlock()
+	if !ok {
+		return "", nil, false
+	}
+	obj["progressToken"] = w.original
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": obj})
+	if err != nil {
+		return "", nil, false
+	}
+	return token, body, true
+}
+
+// defaultLogLevel is the least level of the upstream log messages a
+// session-era client gets before it sets one with logging/setLevel (the
+// protocol lets the server decide; upstreams are asked for everything).
+const defaultLogLevel = mcpgo.LoggingLevelInfo
+
+// maxLogLevels bounds how many sessions' log levels are kept.
+const maxLogLevels = 1 << 16
+
+// logLevels holds the log level each session-era client set with
+// logging/setLevel, on this replica (like every per-session setting mcp-go
+// keeps); a session DELETE forgets it.
+type logLevels struct {
+	mu     sync.Mutex
+	levels map[string]mcpgo.LoggingLevel
+}
+
+func (l *logLevels) set(session string, level mcpgo.LoggingLevel) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.levels == nil {
+		l.levels = map[string]mcpgo.LoggingLevel{}
+	}
+	if _, ok := l.levels[session]; !ok && len(l.levels) >= maxLogLevels {
+		return // full: this session keeps the default
+	}
+	l.levels[session] = level
+}
+
+func (l *logLevels) forget(session string) {
+	l.mu.Lock()
+	delete(l.levels, session)
+	l.mu.Unlock()
+}
+
+// get returns the level session set, or defaultLogLevel.
+func (l *logLevels) get(session string) mcpgo.LoggingLevel {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if level, ok := l.levels[session]; ok {
+		return level
+	}
+	return defaultLogLevel
 }
 
 // subscriptions tracks which sessions subscribed to which resource URIs.

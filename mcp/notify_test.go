@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,5 +241,144 @@ func TestToolListChangesReachClients(t *testing.T) {
 	r := g.call(t, alice, sid, "ch__fresh", map[string]any{})
 	if !strings.Contains(string(r.result(t)), "fresh") {
 		t.Errorf("the new tool: %s", r.body)
+	}
+}
+
+// newLogger is an upstream whose "log" tool sends two log messages
+// (notifications/message) carrying its marker on the call's own response
+// stream, once the first `concurrent` calls are all in flight.
+//
+// mcp-go v1.2.1 puts a request's notifications on that request's stream
+// only when every POST is a session of its own: stateless, and without a
+// listening stream (a GET without a session id registers a session "" that
+// every stateless POST then joins). With one shared session it writes them
+// on whichever of the session's open streams reads them first, so tests of
+// per-call delivery use such an upstream with listen: false.
+func newLogger(t *testing.T, concurrent int) string {
+	t.Helper()
+	s := server.NewMCPServer("logger", "1.0.0", server.WithToolCapabilities(false), server.WithLogging())
+	var arrived atomic.Int64
+	all := make(chan struct{})
+	s.AddTool(mcpgo.NewTool("log", mcpgo.WithString("marker")), func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		if arrived.Add(1) == int64(concurrent) {
+			close(all)
+		}
+		select {
+		case <-all:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		marker := req.GetString("marker", "")
+		for _, level := range []string{"debug", "warning"} {
+			_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/message",
+				map[string]any{"level": level, "logger": "tool", "data": marker + "-" + level})
+			time.Sleep(10 * time.Millisecond)
+		}
+		return mcpgo.NewToolResultText("logged " + marker), nil
+	})
+	srv := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithEndpointPath("/mcp"), server.WithStateLess(true)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/mcp"
+}
+
+// logData returns the data of every notifications/message in msgs.
+func logData(msgs []map[string]any) []string {
+	var out []string
+	for _, m := range msgs {
+		if m["method"] == "notifications/message" {
+			params, _ := m["params"].(map[string]any)
+			data, _ := params["data"].(string)
+			out = append(out, data)
+		}
+	}
+	return out
+}
+
+// A log message an upstream sends on a call's own response stream reaches
+// the client that made that call, on that call's stream, before the
+// result, if it is at or above the client's level (set with
+// logging/setLevel, else info); a concurrent caller of the same upstream
+// does not see it.
+func TestLogMessagesReachOnlyTheirCallsClient(t *testing.T) {
+	t.Parallel()
+	url := newLogger(t, 2)
+	g := newGateway(t, gatewayOptions{
+		upstreams: []config.Upstream{{Name: "lg", MCP: &config.MCPUpstream{URL: url, Listen: new(false)}}},
+		policy:    map[string]config.ToolRule{"lg__*": {Scopes: []string{baselineScope}}},
+	})
+	type result struct {
+		who string
+		r   response
+	}
+	results := make(chan result, 2)
+	var wg sync.WaitGroup
+	want := map[string][]string{"alice": {"alice-debug", "alice-warning"}, "bob": {"bob-warning"}}
+	for _, who := range []string{"alice", "bob"} {
+		tok := g.minter.token(who, baselineScope)
+		sid := g.initialize(t, tok)
+		if who == "alice" {
+			g.post(t, tok, sid, rpcBody(t, "logging/setLevel", map[string]any{"level": "debug"})).result(t)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := send(g.client, http.MethodPost, g.MCP,
+				hdr("Authorization", bearer(tok), "Mcp-Session-Id", sid, "Mcp-Protocol-Version", legacyVersion),
+				mustJSON(t, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+					"params": map[string]any{"name": "lg__log", "arguments": map[string]any{"marker": who}}}))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results <- result{who, r}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	for res := range results {
+		if ct := res.r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("%s: content type %q, body %s", res.who, ct, res.r.body)
+		}
+		msgs := sseMessages(t, string(res.r.body))
+		if got, want := logData(msgs), want[res.who]; !slices.Equal(got, want) {
+			t.Errorf("%s got log messages %q, want %q", res.who, got, want)
+		}
+		last := msgs[len(msgs)-1]
+		if _, ok := last["result"]; !ok || !strings.Contains(string(res.r.body), "logged "+res.who) {
+			t.Errorf("%s: the stream does not end with its result: %s", res.who, res.r.body)
+		}
+	}
+}
+
+// In the stateless 2026-07-28 era a request gets log messages only at or
+// above the level its _meta asks for, and none when it asks for none.
+func TestModernLogMessagesFollowTheRequestedLevel(t *testing.T) {
+	t.Parallel()
+	url := newLogger(t, 1)
+	g := newGateway(t, gatewayOptions{
+		upstreams: []config.Upstream{{Name: "lg", MCP: &config.MCPUpstream{URL: url, Listen: new(false)}}},
+		policy:    map[string]config.ToolRule{"lg__*": {Scopes: []string{baselineScope}}},
+	})
+	tok := g.minter.token("alice", baselineScope)
+	meta := map[string]any{mcpgo.MetaKeyProtocolVersion: modernVersion}
+	for _, tc := range []struct {
+		level string
+		want  []string
+	}{{"", nil}, {"warning", []string{"m-warning"}}, {"debug", []string{"m-debug", "m-warning"}}} {
+		if tc.level != "" {
+			meta[mcpgo.MetaKeyLogLevel] = tc.level
+		}
+		h, _ := g.modernRequest(tok, "lg__log", nil)
+		body := mustJSON(t, map[string]any{"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+			"params": map[string]any{"name": "lg__log", "arguments": map[string]any{"marker": "m"}, "_meta": meta}})
+		r := do(t, g.client, http.MethodPost, g.MCP, h, body)
+		var got []string
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
+			got = logData(sseMessages(t, string(r.body)))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("level %q: log messages %q, want %q (body %s)", tc.level, got, tc.want, r.body)
+		}
+		r.result(t)
 	}
 }

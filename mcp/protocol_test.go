@@ -32,6 +32,16 @@ func TestSessions(t *testing.T) {
 	bob := g.minter.token("bob", baselineScope)
 	sid := g.initialize(t, alice)
 	g.list(t, alice, sid).result(t) // the upstream session exists from here on
+	// The gateway's listening stream to the upstream opens in the background
+	// once the upstream session exists; let it, so it is not counted below.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if slices.ContainsFunc(g.upstream.httpRequests(), func(r recordedHTTP) bool { return r.Method == http.MethodGet }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway never opened its listening stream to the upstream")
+		}
+	}
 
 	untouched := func(t *testing.T, send func(t *testing.T) response, wantStatus int) response {
 		t.Helper()

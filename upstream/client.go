@@ -24,8 +24,6 @@ import (
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
-
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
 // ProtocolVersion is the MCP version the gateway speaks to upstreams.
@@ -67,29 +65,49 @@ func headersFrom(ctx context.Context) map[string]string {
 // MCPClient is one upstream MCP server over streamable HTTP. It keeps one
 // upstream session, created lazily on first use and re-created when the
 // upstream forgets it (HTTP 404) or restarts. Safe for concurrent use.
+//
+// The transport is the gateway's own thin client (httpmcp.go), not mcp-go's:
+// each call's response stream is read to its end so the keep-alive
+// connection goes back to the pool, and notifications sent on a call's own
+// stream can be given to that call (WithCallNotifications).
 type MCPClient struct {
 	name    string
 	url     string
 	static  map[string]string
 	hc      *http.Client
+	ownHC   bool // hc was made here: Close releases its idle connections
 	timeout time.Duration
-	version string
 	logger  *slog.Logger
 	listen  bool
+	// logLevel is set on every new session (MCPClientOptions.LogLevel).
+	logLevel string
 
-	mu     sync.Mutex
-	tr     *transport.StreamableHTTP
-	nextID atomic.Int64
+	initParams json.RawMessage // the initialize params, encoded once
+	nextID     atomic.Int64
+	// backoffMin and backoffMax bound the listening stream's retry delay.
+	backoffMin, backoffMax time.Duration
 
-	notify handlerSlot
+	notify  handlerSlot
+	readers sseReaderPool
+
+	mu         sync.Mutex
+	sess       *httpSession    // the live session; nil until connected
+	connecting *connectAttempt // the connection attempt in flight, if any
+	changed    chan struct{}   // closed, and replaced, whenever sess changes
+	listening  bool            // the listening goroutine was started
+	closed     bool
 
 	life context.Context // ends at Close
 	end  context.CancelFunc
+	bg   sync.WaitGroup // the listening goroutine
 }
 
 var _ Notifier = (*MCPClient)(nil)
 
-// SetNotificationHandler receives every notification the upstream sends.
+// SetNotificationHandler receives every notification the upstream sends on
+// its listening stream, and those sent on a call's response stream when the
+// call's context carries no WithCallNotifications sink (list changes always
+// reach it).
 func (c *MCPClient) SetNotificationHandler(h func(method string, params json.RawMessage)) {
 	c.notify.set(h)
 }
@@ -102,7 +120,8 @@ type MCPClientOptions struct {
 	URL string
 	// Headers are static headers sent on every request (credentials).
 	Headers map[string]string
-	// HTTPClient is shared by all upstreams (tuned keep-alive pool).
+	// HTTPClient is shared by all upstreams (tuned keep-alive pool). Without
+	// one, the client makes its own.
 	HTTPClient *http.Client
 	// Timeout bounds each call.
 	Timeout time.Duration
@@ -112,6 +131,11 @@ type MCPClientOptions struct {
 	Logger *slog.Logger
 	// Listen keeps a listening stream open for notifications.
 	Listen bool
+	// LogLevel, when set, is asked of the upstream with logging/setLevel
+	// once per session, if the upstream declares the logging capability.
+	// The upstream session is shared by every caller: a gateway that relays
+	// log messages asks for all of them ("debug") and filters per caller.
+	LogLevel string
 }
 
 // NewMCPClient returns a client; it does not connect until first used.
@@ -122,95 +146,132 @@ func NewMCPClient(o MCPClientOptions) *MCPClient {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	hc, own := o.HTTPClient, false
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		hc, own = &http.Client{Transport: t}, true
+	}
+	init, _ := json.Marshal(map[string]any{
+		"protocolVersion": ProtocolVersion,
+		"capabilities":    clientCapabilities(),
+		"clientInfo":      map[string]any{"name": "gatewaystack", "version": o.Version},
+	})
 	life, end := context.WithCancel(context.Background())
-	return &MCPClient{life: life, end: end, name: o.Name, url: o.URL, static: o.Headers, hc: o.HTTPClient, timeout: o.Timeout, version: o.Version,
-		logger: o.Logger.With("upstream", o.Name), listen: o.Listen}
+	return &MCPClient{life: life, end: end, name: o.Name, url: o.URL, static: o.Headers, hc: hc, ownHC: own,
+		timeout: o.Timeout, logger: o.Logger.With("upstream", o.Name), listen: o.Listen, logLevel: o.LogLevel,
+		initParams: init, changed: make(chan struct{}), backoffMin: listenBackoffMin, backoffMax: listenBackoffMax}
 }
 
 // Name returns the upstream's name.
 func (c *MCPClient) Name() string { return c.name }
 
-// Close ends the upstream session.
+// Close stops the listening stream, ends the calls in flight, and ends the
+// upstream session (DELETE, best effort, bounded). The shared HTTP client
+// is left open.
 func (c *MCPClient) Close() error {
-	c.end()
 	c.mu.Lock()
-	tr := c.tr
-	c.tr = nil
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	s := c.sess
+	c.sess = nil
 	c.mu.Unlock()
-	if tr != nil {
-		if err := tr.Close(); err != nil {
-			return fmt.Errorf("close upstream %s: %w", c.name, err)
-		}
+	c.end()
+	c.bg.Wait()
+	if s != nil {
+		s.cancel()
+		c.deleteSession(s)
+	}
+	if c.ownHC {
+		c.hc.CloseIdleConnections()
 	}
 	return nil
 }
 
-// session returns the live transport, connecting (initialize +
-// notifications/initialized) when there is none.
-func (c *MCPClient) session(ctx context.Context) (*transport.StreamableHTTP, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tr != nil {
-		return c.tr, nil
-	}
-	opts := []transport.StreamableHTTPCOption{
-		transport.WithHTTPHeaderFunc(func(ctx context.Context) map[string]string { return headersFrom(ctx) }),
-		transport.WithHTTPLogger(c.logger),
-	}
-	if c.listen {
-		// The listening stream brings list changes and other notifications
-		// that are not tied to a request.
-		opts = append(opts, transport.WithContinuousListening())
-	}
-	if c.hc != nil {
-		opts = append(opts, transport.WithHTTPBasicClient(c.hc))
-	}
-	if len(c.static) > 0 {
-		opts = append(opts, transport.WithHTTPHeaders(c.static))
-	}
-	tr, err := transport.NewStreamableHTTP(c.url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w: %w", c.name, ErrUnavailable, err)
-	}
-	tr.SetRequestHandler(relayServerRequest)
-	tr.SetNotificationHandler(func(n mcpgo.JSONRPCNotification) {
-		params, err := json.Marshal(n.Params)
-		if err != nil {
-			return
+// connectAttempt is one connection (initialize) in progress; the callers
+// that need a session meanwhile wait for it.
+type connectAttempt struct {
+	done chan struct{}
+	err  error
+	// shared: err is not about the caller that connected (its context or
+	// its identity), so the callers that waited get it too.
+	shared bool
+}
+
+// session returns the live session, connecting (initialize +
+// notifications/initialized) when there is none. One connection attempt
+// runs at a time; the other callers wait for it, each within its ctx.
+func (c *MCPClient) session(ctx context.Context) (*httpSession, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("upstream %s is closed: %w", c.name, ErrUnavailable)
 		}
-		c.notify.deliver(n.Method, params)
-	})
-	// The transport (and its listening stream) lives as long as the client,
-	// not as long as the request that happened to connect it.
-	if err := tr.Start(c.life); err != nil {
-		return nil, fmt.Errorf("upstream %s: %w: start: %w", c.name, ErrUnavailable, err)
+		if s := c.sess; s != nil {
+			c.mu.Unlock()
+			return s, nil
+		}
+		if a := c.connecting; a != nil {
+			c.mu.Unlock()
+			select {
+			case <-a.done:
+				if a.shared {
+					return nil, a.err
+				}
+				continue
+			case <-ctx.Done():
+				return nil, c.wrap(ctx, "initialize", ctx.Err())
+			}
+		}
+		a := &connectAttempt{done: make(chan struct{})}
+		c.connecting = a
+		c.mu.Unlock()
+
+		s, err := c.connect(ctx)
+		c.mu.Lock()
+		c.connecting = nil
+		if err == nil && c.closed {
+			err = fmt.Errorf("upstream %s is closed: %w", c.name, ErrUnavailable)
+			go c.deleteSession(s)
+		}
+		if err == nil {
+			c.sess = s
+			close(c.changed)
+			c.changed = make(chan struct{})
+			if c.listen && !c.listening {
+				c.listening = true
+				c.bg.Add(1)
+				go c.listenLoop()
+			}
+		}
+		a.err = err
+		a.shared = err != nil && ctx.Err() == nil && !callerSpecific(err)
+		close(a.done)
+		c.mu.Unlock()
+		return s, err
 	}
-	init := map[string]any{
-		"protocolVersion": ProtocolVersion,
-		"capabilities":    clientCapabilities(),
-		"clientInfo":      map[string]any{"name": "gatewaystack", "version": c.version},
+}
+
+// forget drops s if it is still the live session, so the next call
+// connects anew; end also ends s at the upstream (DELETE, in the
+// background) when it was still live.
+func (c *MCPClient) forget(s *httpSession, end bool) {
+	c.mu.Lock()
+	live := c.sess == s
+	if live {
+		c.sess = nil
+		close(c.changed)
+		c.changed = make(chan struct{})
 	}
-	resp, err := tr.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: "initialize", Params: init})
-	if err != nil {
-		_ = tr.Close()
-		return nil, c.wrap(ctx, "initialize", err)
+	c.mu.Unlock()
+	s.cancel()
+	if live && end {
+		go c.deleteSession(s)
 	}
-	if resp.Error != nil {
-		_ = tr.Close()
-		return nil, fmt.Errorf("upstream %s: %w: initialize refused: %s", c.name, ErrUnavailable, resp.Error.Message)
-	}
-	var ir struct {
-		ProtocolVersion string `json:"protocolVersion"`
-	}
-	if err := json.Unmarshal(resp.Result, &ir); err == nil && ir.ProtocolVersion != "" {
-		tr.SetProtocolVersion(ir.ProtocolVersion)
-	}
-	if err := tr.SendNotification(ctx, mcpgo.JSONRPCNotification{JSONRPC: "2.0", Notification: mcpgo.Notification{Method: "notifications/initialized"}}); err != nil {
-		_ = tr.Close()
-		return nil, c.wrap(ctx, "notifications/initialized", err)
-	}
-	c.tr = tr
-	return tr, nil
 }
 
 // clientCapabilities is what the gateway declares to upstreams: it relays
@@ -223,25 +284,28 @@ func clientCapabilities() map[string]any {
 }
 
 // relayServerRequest answers a request the upstream sent while working on a
-// call, through the relay the call put in its context.
-func relayServerRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
+// call, through the relay the call put in its context: it returns the result,
+// or the JSON-RPC error to send back. Without a relay (a request outside a
+// call, e.g. on the listening stream) the answer is "method not found".
+func relayServerRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, *RPCError) {
 	relay := ServerRequestsFrom(ctx)
 	if relay == nil {
-		return transport.NewJSONRPCErrorResponse(req.ID, mcpgo.METHOD_NOT_FOUND,
-			req.Method+" is only relayed while a client call is in progress", nil), nil
+		return nil, &RPCError{Code: mcpgo.METHOD_NOT_FOUND, Message: method + " is only relayed while a client call is in progress"}
 	}
-	params, err := json.Marshal(req.Params)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s params: %w", req.Method, err)
+	result, rpcErr, err := relay(ctx, method, params)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil, &RPCError{Code: mcpgo.REQUEST_INTERRUPTED, Message: method + " was cancelled: the call it belongs to ended"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, &RPCError{Code: mcpgo.REQUEST_INTERRUPTED, Message: method + " timed out: the gateway's caller did not answer in time"}
+	case err != nil:
+		return nil, &RPCError{Code: mcpgo.INTERNAL_ERROR, Message: method + " could not be relayed: " + err.Error()}
+	case rpcErr != nil:
+		return nil, rpcErr
+	case len(result) == 0:
+		return json.RawMessage(`{}`), nil
 	}
-	result, rpcErr, err := relay(ctx, req.Method, params)
-	if err != nil {
-		return nil, err
-	}
-	if rpcErr != nil {
-		return transport.NewJSONRPCErrorResponse(req.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data), nil
-	}
-	return transport.NewJSONRPCResultResponse(req.ID, result), nil
+	return result, nil
 }
 
 var _ Prober = (*MCPClient)(nil)
@@ -254,67 +318,64 @@ func (c *MCPClient) Probe(ctx context.Context) error {
 	return err
 }
 
-// drop forgets tr if it is still the live transport.
-func (c *MCPClient) drop(tr *transport.StreamableHTTP) {
-	c.mu.Lock()
-	if c.tr == tr {
-		c.tr = nil
-	}
-	c.mu.Unlock()
-	_ = tr.Close()
-}
-
 // Call sends one JSON-RPC request (params as raw JSON) and returns the
 // upstream's raw answer. Headers from WithHeaders in ctx are attached. The
-// call is bounded by the upstream's timeout; an upstream that lost the
-// session is re-initialized and the call retried once (a 404 means the
-// request was not processed).
+// call is bounded by the upstream's timeout (and ends at Close); an upstream
+// that lost the session is re-initialized and the call retried once (a 404
+// means the request was not processed). When ctx ends first, the upstream
+// is sent notifications/cancelled for the request.
 func (c *MCPClient) Call(ctx context.Context, method string, params json.RawMessage) (Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	defer context.AfterFunc(c.life, cancel)()
+	if len(params) > 0 {
+		params = legacyParams(params)
+	}
 	for attempt := 0; ; attempt++ {
-		tr, err := c.session(ctx)
+		s, err := c.session(ctx)
 		if err != nil {
 			return Response{}, err
 		}
-		req := transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(c.nextID.Add(1)), Method: method}
-		if len(params) > 0 {
-			req.Params = legacyParams(params)
+		id := c.nextID.Add(1)
+		resp, _, err := c.request(ctx, s, id, encodeRequest(id, method, params))
+		if err == nil {
+			return resp, nil
 		}
-		resp, err := tr.SendRequest(ctx, req)
-		if err != nil && ctx.Err() != nil {
-			c.cancelUpstream(ctx, tr, req.ID, ctx.Err())
-		}
-		if err != nil {
-			if errors.Is(err, transport.ErrSessionTerminated) && attempt == 0 {
-				c.drop(tr)
-				continue
-			}
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				c.drop(tr)
-			}
+		if ctx.Err() != nil {
+			c.cancelUpstream(ctx, s, id, ctx.Err())
 			return Response{}, c.wrap(ctx, method, err)
 		}
-		return Response{Result: resp.Result, Error: resp.Error}, nil
+		switch {
+		case errors.Is(err, errSessionLost):
+			c.forget(s, false)
+			if attempt == 0 {
+				continue
+			}
+		case !callerSpecific(err) && !errors.Is(err, errEventTooLarge):
+			// A broken connection, a stream that ended early, a status
+			// the session may not survive: start afresh next time.
+			c.forget(s, true)
+		}
+		return Response{}, c.wrap(ctx, method, err)
 	}
 }
 
 // cancelUpstream tells the upstream that the gateway gave up on request id
 // (the caller cancelled, went away, or the timeout passed), so it can stop
-// working on it. Best effort: it runs in the background, bounded.
-func (c *MCPClient) cancelUpstream(ctx context.Context, tr *transport.StreamableHTTP, id mcpgo.RequestId, cause error) {
+// working on it. Best effort: it runs in the background, bounded, with the
+// call's identity headers.
+func (c *MCPClient) cancelUpstream(ctx context.Context, s *httpSession, id int64, cause error) {
 	reason := "the gateway's caller cancelled the request"
 	if errors.Is(cause, context.DeadlineExceeded) {
 		reason = "the gateway's timeout for this upstream passed"
 	}
-	n := mcpgo.JSONRPCNotification{JSONRPC: "2.0", Notification: mcpgo.Notification{
-		Method: "notifications/cancelled",
-		Params: mcpgo.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": reason}},
-	}}
+	body := fmt.Appendf(nil, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":%d,"reason":%q}}`, id, reason)
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	go func() {
 		defer cancel()
-		_ = tr.SendNotification(bg, n)
+		if err := c.post(bg, s, body); err != nil {
+			c.logger.Debug("notifications/cancelled was not delivered", "request", id, "err", err)
+		}
 	}()
 }
 

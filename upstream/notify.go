@@ -93,3 +93,26 @@ func ServerRequestsFrom(ctx context.Context) ServerRequestFunc {
 	f, _ := ctx.Value(serverRequestsKey{}).(ServerRequestFunc)
 	return f
 }
+
+// callSink receives the notifications an upstream sends on one call's own
+// response stream.
+type callSink func(method string, params json.RawMessage)
+
+type callNotificationsKey struct{}
+
+// WithCallNotifications returns ctx whose upstream calls hand the
+// notifications the upstream sends on the call's own response stream
+// (progress, log messages, …) to f instead of the global handler: they
+// belong to this call. List changes reach the global handler as well (the
+// router invalidates its catalog there). f runs on the goroutine reading the
+// stream, before the call returns; it should not block for long.
+// Notifications on the listening stream always go to the global handler.
+func WithCallNotifications(ctx context.Context, f func(method string, params json.RawMessage)) context.Context {
+	return context.WithValue(ctx, callNotificationsKey{}, callSink(f))
+}
+
+// callNotificationsFrom returns the sink put in ctx by WithCallNotifications.
+func callNotificationsFrom(ctx context.Context) callSink {
+	f, _ := ctx.Value(callNotificationsKey{}).(callSink)
+	return f
+}
