@@ -16,6 +16,8 @@ const (
 	Allow = "allow"
 	Deny  = "deny"
 	Error = "error"
+	// Limited: refused by a rate limit (reason rate_limited).
+	Limited = "limited"
 )
 
 // Event is one audited decision.

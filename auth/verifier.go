@@ -444,6 +444,28 @@ func classify(err error) *Error {
 
 // identity builds the canonical Identity from verified claims.
 func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, error) {
+	id, err := IdentityFromClaims(claims, v.cfg.TenantClaim, v.cfg.RolesClaim)
+	if err != nil {
+		return Identity{}, err
+	}
+	id.ExpiresAt = exp
+	return id, nil
+}
+
+// IdentityFromClaims builds the canonical Identity from a token's claims,
+// reading the tenant and roles from the named claims ("org_id" and "roles"
+// when empty). It checks nothing about the token itself: the Verifier calls
+// it only after verifying the signature and the registered claims, and
+// tools such as policy explain call it on claims they were given. ExpiresAt
+// is left zero. The error is an *Error (no subject, unacceptable subject or
+// tenant).
+func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (Identity, error) {
+	if tenantClaim == "" {
+		tenantClaim = "org_id"
+	}
+	if rolesClaim == "" {
+		rolesClaim = "roles"
+	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
 		return Identity{}, invalidToken(ReasonClaimMissing, "the token has no subject", nil)
@@ -451,8 +473,8 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 	if len(sub) > 256 || strings.ContainsFunc(sub, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return Identity{}, invalidToken(ReasonClaimInvalid, "the token subject is not acceptable", nil)
 	}
-	id := Identity{Subject: sub, ExpiresAt: exp, Claims: claims}
-	id.Tenant, _ = claims[v.cfg.TenantClaim].(string)
+	id := Identity{Subject: sub, Claims: claims}
+	id.Tenant, _ = claims[tenantClaim].(string)
 	if strings.ContainsFunc(id.Tenant, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return Identity{}, invalidToken(ReasonClaimInvalid, "the token tenant is not acceptable", nil)
 	}
@@ -484,7 +506,7 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 		}
 	}
 	id.Scopes = scopes
-	switch r := claims[v.cfg.RolesClaim].(type) {
+	switch r := claims[rolesClaim].(type) {
 	case []any:
 		for _, e := range r {
 			if s, ok := e.(string); ok && s != "" {

@@ -39,6 +39,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	// Proxy is the plain HTTP pass-through at /proxy/*.
 	Proxy Proxy `yaml:"proxy"`
+	// Limits configures rate limits (limits.go).
+	Limits Limits `yaml:"limits"`
 	// Server holds HTTP-level settings.
 	Server Server `yaml:"server"`
 	// Log configures logging and the audit stream.
@@ -248,8 +250,14 @@ type Policy struct {
 type ToolRule struct {
 	// Scopes are all required.
 	Scopes []string `yaml:"scopes"`
+	// AnyScopes, when set, require at least one of them.
+	AnyScopes []string `yaml:"any_scopes"`
 	// Roles, when set, require at least one of them.
 	Roles []string `yaml:"roles"`
+	// When is an optional CEL condition over identity (sub, tenant, roles,
+	// scopes, claims) and request (tool, upstream, arguments); the rule
+	// allows only when it is true. Compiled and type-checked at load.
+	When string `yaml:"when"`
 }
 
 // Server holds HTTP settings.
@@ -388,6 +396,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	set(&c.Log.Level, "LOG_LEVEL")
 	c.applyProxyEnv(getenv)
+	if err := c.applyLimitsEnv(getenv); err != nil {
+		return err
+	}
 	if v := getenv("TOOL_SCOPES_JSON"); strings.TrimSpace(v) != "" {
 		m, err := parseToolScopes(v)
 		if err != nil {
@@ -486,6 +497,7 @@ func (c *Config) SetDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	c.Limits.setDefaults()
 	if c.Proxy.Target != "" && c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 64 << 20
 	}

@@ -155,6 +155,7 @@ func TestLoadFillsDefaults(t *testing.T) {
 func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 	t.Parallel()
 	f := false
+	zero, seven := 0, 7
 	c := Config{
 		Listen:    "10.0.0.1:9000",
 		PublicURL: "https://gw.example.com/",
@@ -167,6 +168,9 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Upstreams:       []Upstream{{Name: "a", Prefix: &f, Timeout: 2 * time.Second, MCP: &MCPUpstream{URL: "http://a/mcp"}}},
 		Server:          Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour},
 		Log:             Log{Level: "debug", Audit: &f},
+		Limits: Limits{Store: "memory", PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
+			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
+			PerTool: map[string]Rate{"a__x": {Requests: &seven, Window: time.Minute, Burst: 1}}, MaxKeys: 10},
 	}
 	want := c
 	want.PublicURL = "https://gw.example.com" // the trailing slash is trimmed

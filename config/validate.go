@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/policy"
 )
 
 // Problem is one thing wrong with a configuration: the field path and what to
@@ -187,6 +189,7 @@ func (c *Config) Validate() error {
 	}
 
 	validateProxy("proxy", &c.Proxy, seen, add)
+	validateLimits(&c.Limits, add)
 
 	// policy
 	if c.Policy.Default != "deny" {
@@ -226,6 +229,15 @@ func (c *Config) Validate() error {
 				add(f, "matches no %s: every upstream prefixes its names as <upstream>__<name>; write e.g. %s__%s, or set prefix: false on the upstream", table.noun, c.Upstreams[0].Name, p)
 			}
 			checkScopes(f+".scopes", r.Scopes)
+			checkScopes(f+".any_scopes", r.AnyScopes)
+			if r.AnyScopes != nil && len(r.AnyScopes) == 0 {
+				add(f+".any_scopes", "an empty list requires nothing; list at least one scope, or leave any_scopes out")
+			}
+			if r.When != "" {
+				if err := policy.CompileCondition(r.When); err != nil {
+					add(f+".when", "invalid CEL condition at %v; conditions read identity.sub, identity.tenant, identity.roles, identity.scopes, identity.claims[\"...\"], request.tool, request.upstream and request.arguments, and must be true or false", err)
+				}
+			}
 			for i, role := range r.Roles {
 				if !roleToken.MatchString(role) {
 					add(fmt.Sprintf("%s.roles[%d]", f, i), "%q is not a valid role name", role)

@@ -68,6 +68,13 @@ func BenchmarkToolsCall(b *testing.B) {
 		upstreams: []config.Upstream{{Name: "echo", MCP: &config.MCPUpstream{URL: echoURL}}},
 		policy:    map[string]config.ToolRule{"echo__*": {Scopes: []string{baselineScope}}},
 		auditTo:   io.Discard,
+		// b.N calls of one subject would trip the default per-subject
+		// limit: measure the pipeline, with the limit checks still run.
+		configure: func(c *config.Config) {
+			n := 1_000_000_000
+			c.Limits.PerSubject = config.Rate{Requests: &n, Window: time.Hour}
+			c.Limits.PerTenant = config.Rate{Requests: &n, Window: time.Hour}
+		},
 	})
 	c := benchClient()
 	tok := g.minter.token("alice", baselineScope)

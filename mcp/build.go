@@ -111,6 +111,11 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if cfg.Log.AuditEnabled() {
 		sink = audit.NewJSONSink(o.AuditWriter)
 	}
+	limits, err := BuildLimits(cfg.Limits, nil)
+	if err != nil {
+		_ = v.Close()
+		return nil, err
+	}
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)
 	if pu, err := url.Parse(cfg.PublicURL); err == nil {
 		hosts = append(hosts, pu.Host)
@@ -122,9 +127,9 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		BaselineScopes:       cfg.Auth.BaselineScopes,
 		StepUpScopes:         cfg.Auth.StepUpScopes,
 		Verifier:             v,
-		Authorizer:           authorizer(cfg.Policy.Tools, cfg),
-		Prompts:              authorizer(cfg.Policy.Prompts, cfg),
-		Resources:            authorizer(cfg.Policy.Resources, cfg),
+		Authorizer:           NewAuthorizer(cfg.Policy.Tools, cfg),
+		Prompts:              NewAuthorizer(cfg.Policy.Prompts, cfg),
+		Resources:            NewAuthorizer(cfg.Policy.Resources, cfg),
 		Router:               router,
 		IdentityHeaders:      upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
 		Audit:                sink,
@@ -136,6 +141,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Logger:               o.Logger,
 		Ready:                v.Ready,
 		Proxy:                px,
+		Limits:               limits,
 	})
 	if err != nil {
 		_ = v.Close()
@@ -167,11 +173,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// authorizer builds one deny-by-default policy table.
-func authorizer(table map[string]config.ToolRule, cfg *config.Config) *policy.Authorizer {
+// NewAuthorizer builds one deny-by-default policy table (cfg.Policy.Tools,
+// Prompts or Resources) as the gateway does; gatewaystack policy explain
+// uses it too, so explain and serve decide alike.
+func NewAuthorizer(table map[string]config.ToolRule, cfg *config.Config) *policy.Authorizer {
 	rules := make(map[string]policy.Rule, len(table))
 	for p, r := range table {
-		rules[p] = policy.Rule{Scopes: r.Scopes, Roles: r.Roles}
+		rules[p] = policy.Rule{Scopes: r.Scopes, AnyScopes: r.AnyScopes, Roles: r.Roles, When: r.When}
 	}
 	return policy.New(rules, cfg.Auth.StepUpScopes, cfg.Auth.BaselineScopes)
 }

@@ -71,7 +71,7 @@ func (g *Gateway) listEntries(ctx context.Context, w http.ResponseWriter, r *htt
 	b.WriteString(`{"` + k.Field + `":[`)
 	n := 0
 	for _, e := range entries {
-		if !az.Decide(id, e.PolicyKey(k)).Listed() {
+		if !az.Decide(id, policy.Action{Name: e.PolicyKey(k), Upstream: e.Upstream}).Listed() {
 			continue
 		}
 		if n > 0 {
@@ -131,7 +131,9 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
 		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+p.Name, nil)
 	}
-	if !g.decideOrChallenge(w, st, rid, id, g.o.Prompts, p.Name, unknown) {
+	act := policy.Action{Name: p.Name, Arguments: rawArguments(env.Params), ArgsKnown: true}
+	d, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown)
+	if !allowed {
 		return
 	}
 	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
@@ -143,6 +145,12 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		g.upstreamFailed(w, st, rid, callerName(up), err)
 		return
+	}
+	if d.Partial {
+		act.Upstream = up.Name()
+		if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown); !allowed {
+			return
+		}
 	}
 	params, err := p.Encode(original)
 	if err != nil {
@@ -186,7 +194,7 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 		g.upstreamFailed(w, st, rid, callerName(up), err)
 		return
 	}
-	if !g.decideOrChallenge(w, st, rid, id, g.o.Resources, up.Name()+upstream.Separator+p.Name, unknown) {
+	if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, policy.Action{Name: up.Name() + upstream.Separator + p.Name, Upstream: up.Name(), ArgsKnown: true}, unknown); !allowed {
 		return
 	}
 	params, err := p.Encode(p.Name)
@@ -232,7 +240,11 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
 			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+ref.Name, nil)
 		}
-		if !g.decideOrChallenge(w, st, rid, id, g.o.Prompts, ref.Name, unknown) {
+		// A completion carries no prompt arguments to decide on: a
+		// condition on request.arguments sees an empty object.
+		act := policy.Action{Name: ref.Name, ArgsKnown: true}
+		d, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown)
+		if !allowed {
 			return
 		}
 		var original string
@@ -240,6 +252,12 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 		if errors.Is(err, upstream.ErrUnknownEntry) {
 			unknown(policy.ReasonToolUnknown)
 			return
+		}
+		if err == nil && d.Partial {
+			act.Upstream = up.Name()
+			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown); !allowed {
+				return
+			}
 		}
 		if err == nil {
 			refFields := map[string]any{"type": ref.Type, "name": original}
@@ -259,8 +277,11 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 			unknown(policy.ReasonToolUnknown)
 			return
 		}
-		if err == nil && !g.decideOrChallenge(w, st, rid, id, g.o.Resources, up.Name()+upstream.Separator+ref.URI, unknown) {
-			return
+		if err == nil {
+			act := policy.Action{Name: up.Name() + upstream.Separator + ref.URI, Upstream: up.Name(), ArgsKnown: true}
+			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, act, unknown); !allowed {
+				return
+			}
 		}
 	default:
 		g.badParams(w, st, env, modern, `completion/complete ref.type must be "ref/prompt" or "ref/resource"`)
@@ -278,21 +299,23 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 	g.forward(ctx, w, st, rid, up, env.Method, params, false)
 }
 
-// decideOrChallenge applies az to key: Allow reports true; StepUp answers
+// decideOrChallenge applies az to act: Allow reports true; StepUp answers
 // 403 with the insufficient_scope challenge; Hidden answers with unknown,
-// exactly as for something that does not exist.
-func (g *Gateway) decideOrChallenge(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, key string, unknown func(reason string)) bool {
-	d := az.Decide(id, key)
+// exactly as for something that does not exist. When act leaves the
+// upstream unknown and the decision is Partial, the caller decides again
+// once the upstream is resolved.
+func (g *Gateway) decideOrChallenge(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, act policy.Action, unknown func(reason string)) (policy.Decision, bool) {
+	d := az.Decide(id, act)
 	st.event.Rule = d.Rule
 	switch d.Effect {
 	case policy.Allow:
-		return true
+		return d, true
 	case policy.StepUp:
-		g.stepUp(w, st, rid, id, az, d, key)
+		g.stepUp(w, st, rid, id, az, d, act.Name)
 	default:
 		unknown(d.Reason)
 	}
-	return false
+	return d, false
 }
 
 // stepUp answers 403 with the insufficient_scope challenge for d.

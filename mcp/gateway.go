@@ -74,6 +74,8 @@ type Options struct {
 	Ready func() bool
 	// Proxy is the plain HTTP pass-through served at /proxy/ (nil: off).
 	Proxy *proxy.Proxy
+	// Limits are the rate limits (zero value: none).
+	Limits Limits
 }
 
 // Gateway is the MCP front of the gateway.
@@ -147,8 +149,10 @@ func (g *Gateway) Close(ctx context.Context) error {
 // routes declares the endpoints and, for /mcp, the pipeline order — in one
 // place:
 //
-//	CORS → Host/Origin allow-list → body limit → identify → session guard →
-//	authorize (tools/list filter, tools/call decision) → route upstream →
+//	CORS → Host/Origin allow-list → per-IP flood limit (peek; only failed
+//	or missing credentials count) → body limit → identify → per-subject and
+//	per-tenant limits → session guard → authorize (tools/list filter,
+//	tools/call decision) → per-tool limit (tools/call) → route upstream →
 //	audit (every decision)
 //
 // and for /proxy/ (when proxy.target is set): CORS → Host allow-list →

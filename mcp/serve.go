@@ -60,6 +60,12 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Per-IP flood limit, before any token is verified (limits.go).
+	ip := g.o.Limits.clientIP(r)
+	if g.ipRefused(w, r, st, ip) {
+		return
+	}
+
 	// Body limit: read (bounded) before anything else looks at it.
 	var body []byte
 	if r.Method == http.MethodPost {
@@ -90,6 +96,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if aerr != nil {
+		g.chargeIP(r.Context(), ip)
 		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
 		g.writeAuthError(w, aerr)
 		return
@@ -114,6 +121,11 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		if env.Method != "" {
 			st.event.Method = env.Method
 		}
+	}
+
+	// Per-subject and per-tenant limits, on every request.
+	if g.requestLimited(ctx, w, st, rawID(env.ID), id) {
+		return
 	}
 
 	// Session guard: a session belongs to the subject that created it, on

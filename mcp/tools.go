@@ -58,7 +58,7 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 	b.WriteString(`{"tools":[`)
 	n := 0
 	for _, t := range tools {
-		if !g.o.Authorizer.Decide(id, t.Name).Listed() {
+		if !g.o.Authorizer.Decide(id, policy.Action{Name: t.Name, Upstream: t.Upstream}).Listed() {
 			continue
 		}
 		if n > 0 {
@@ -90,15 +90,12 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	if !ok {
 		return
 	}
-	d := g.o.Authorizer.Decide(id, name)
-	st.event.Rule = d.Rule
-	switch d.Effect {
-	case policy.Hidden:
-		g.audit(st, audit.Deny, d.Reason, statusFor(modern, http.StatusBadRequest))
-		g.writeUnknownTool(w, rid, name, modern)
-		return
-	case policy.StepUp:
-		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+name)
+	// Decided before the upstream is resolved, so a hidden tool costs no
+	// upstream work and cannot surface an upstream error; a condition that
+	// reads request.upstream is decided again once the owner is known.
+	act := policy.Action{Name: name, Arguments: rawArguments(env.Params), ArgsKnown: true}
+	d := g.o.Authorizer.Decide(id, act)
+	if !g.applyToolDecision(w, st, rid, id, d, name, modern) {
 		return
 	}
 
@@ -113,7 +110,16 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		g.upstreamFailed(w, st, rid, up.Name(), err)
 		return
 	}
+	if d.Partial {
+		act.Upstream = up.Name()
+		if !g.applyToolDecision(w, st, rid, id, g.o.Authorizer.Decide(id, act), name, modern) {
+			return
+		}
+	}
 	st.event.Upstream = up.Name()
+	if g.toolLimited(ctx, w, st, rid, id, name) {
+		return
+	}
 	params, err := p.Encode(original)
 	if err != nil {
 		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))
@@ -121,6 +127,32 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		return
 	}
 	g.forward(ctx, w, st, rid, up, "tools/call", params, false)
+}
+
+// applyToolDecision records d and answers a tools/call it does not allow:
+// Hidden like an unknown tool, StepUp with the insufficient_scope challenge.
+func (g *Gateway) applyToolDecision(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, d policy.Decision, name string, modern bool) bool {
+	st.event.Rule = d.Rule
+	switch d.Effect {
+	case policy.Hidden:
+		g.audit(st, audit.Deny, d.Reason, statusFor(modern, http.StatusBadRequest))
+		g.writeUnknownTool(w, rid, name, modern)
+		return false
+	case policy.StepUp:
+		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+name)
+		return false
+	}
+	return true
+}
+
+// rawArguments returns the "arguments" member of tools/call or prompts/get
+// params (nil when absent), for conditions on request.arguments.
+func rawArguments(params json.RawMessage) json.RawMessage {
+	var f map[string]json.RawMessage
+	if json.Unmarshal(params, &f) != nil {
+		return nil
+	}
+	return f["arguments"]
 }
 
 // upstreamFailed answers a tools/call whose upstream could not be reached

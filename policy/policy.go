@@ -12,22 +12,34 @@
 // path.Match syntax, except that '*' and '?' also match '/', so a resource
 // pattern such as "files__file:///data/*" covers every file below /data.
 //
-// Outcomes for a tool with a rule:
-//   - all required scopes and (if roles are set) one of the roles present:
-//     Allow;
-//   - only step-up scopes missing: StepUp — the tool is listed so a model can
-//     try it, and a call answers 403 insufficient_scope so the client asks
-//     the user for more;
-//   - anything else missing (an entitlement scope or a role): Hidden — the
-//     tool is not listed and a call looks exactly like an unknown tool.
+// A rule is checked in this order; the first failure decides:
+//   - roles (when set, one of them): else Hidden, role_missing;
+//   - scopes (all of them) and any_scopes (at least one): a missing scope
+//     that is not a step-up scope makes the tool Hidden, entitlement_missing;
+//   - the CEL condition (when set): false is Hidden, condition_false; an
+//     evaluation error (or exceeding CostLimit) is Hidden, condition_error —
+//     fail closed;
+//   - only step-up scopes missing: StepUp, scope_missing — the tool is listed
+//     so a model can try it, and a call answers 403 insufficient_scope so the
+//     client asks the user for more;
+//   - otherwise Allow, allowed.
 //
-// A tool without a rule is Hidden with reason tool_unknown.
+// Hidden means the tool is not listed and a call looks exactly like an
+// unknown tool. A tool without a rule is Hidden with reason tool_unknown.
+//
+// One function decides list and call: Decide with Action.ArgsKnown false
+// (tools/list) evaluates the condition with request.arguments unknown (CEL
+// partial evaluation). A condition that is false whatever the arguments hides
+// the tool; one that could still hold leaves it listed (Decision.Partial), and
+// the call decides for real with the arguments. An empty Action.Upstream is
+// likewise unknown.
 package policy
 
 import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gatewaystack/gatewaystack/auth"
 )
@@ -39,6 +51,8 @@ const (
 	ReasonScopeMissing       = "scope_missing"
 	ReasonEntitlementMissing = "entitlement_missing"
 	ReasonRoleMissing        = "role_missing"
+	ReasonConditionFalse     = "condition_false"
+	ReasonConditionError     = "condition_error"
 )
 
 // Effect is what a decision means for the caller.
@@ -69,8 +83,27 @@ func (e Effect) String() string {
 type Rule struct {
 	// Scopes are all required.
 	Scopes []string
+	// AnyScopes, when non-empty, require at least one of them.
+	AnyScopes []string
 	// Roles, when non-empty, require at least one of them.
 	Roles []string
+	// When is an optional CEL condition over identity and request (see
+	// CompileCondition). One that does not compile fails closed.
+	When string
+}
+
+// Action is what a caller asks to do: see (list) or use (call) an entry.
+type Action struct {
+	// Name is the name the client sees (for resources, <upstream>__<uri>).
+	Name string
+	// Upstream is the owning upstream's name; "" when not known yet.
+	Upstream string
+	// Arguments is the call's arguments object (JSON), read only when
+	// ArgsKnown and the deciding rule has a condition.
+	Arguments []byte
+	// ArgsKnown is true for a call and false for a listing, where
+	// conditions on request.arguments are evaluated with them unknown.
+	ArgsKnown bool
 }
 
 // Decision is the outcome for one caller and one tool.
@@ -84,6 +117,13 @@ type Decision struct {
 	Required []string
 	// Missing is the required scopes the caller lacks.
 	Missing []string
+	// Detail says in words why (which scope, role or condition failed);
+	// for explain and logs.
+	Detail string
+	// Partial is true when the condition could not be decided with what
+	// the Action left unknown (arguments or upstream) and may still hold:
+	// the tool is listed, and the call must be decided with them known.
+	Partial bool
 }
 
 // Listed reports whether the tool appears in the caller's tools/list.
@@ -96,10 +136,21 @@ type entry struct {
 	prefix  int
 	literal int
 	rule    Rule
+	cond    *condition
 }
 
-// Authorizer decides tool access. It is immutable and safe for concurrent use.
+// Authorizer decides tool access. It is safe for concurrent use; its table
+// is immutable and replaced whole, atomically, by Replace (policy reload).
 type Authorizer struct {
+	cur atomic.Pointer[table]
+}
+
+// Replace makes a decide as b does from now on, atomically: a decision in
+// flight finishes under the old table, every later one uses b's.
+func (a *Authorizer) Replace(b *Authorizer) { a.cur.Store(b.cur.Load()) }
+
+// table is one immutable policy table.
+type table struct {
 	exact  map[string]entry
 	globs  []entry
 	stepUp map[string]bool
@@ -111,7 +162,7 @@ type Authorizer struct {
 // config package validates them. The rules are copied: changing them after
 // New does not change the Authorizer.
 func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
-	a := &Authorizer{exact: map[string]entry{}, stepUp: map[string]bool{}, known: map[string]bool{}}
+	a := &table{exact: map[string]entry{}, stepUp: map[string]bool{}, known: map[string]bool{}}
 	for _, s := range stepUp {
 		a.stepUp[s] = true
 		a.known[s] = true
@@ -120,16 +171,23 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 		a.known[s] = true
 	}
 	for p, r := range rules {
-		r = Rule{Scopes: slices.Clip(slices.Clone(r.Scopes)), Roles: slices.Clone(r.Roles)}
+		r = Rule{Scopes: slices.Clip(slices.Clone(r.Scopes)), AnyScopes: slices.Clone(r.AnyScopes), Roles: slices.Clone(r.Roles), When: r.When}
 		for _, s := range r.Scopes {
 			a.known[s] = true
 		}
+		for _, s := range r.AnyScopes {
+			a.known[s] = true
+		}
+		var cond *condition
+		if r.When != "" {
+			cond = newCondition(r.When)
+		}
 		glob, prefix, literal := specificity(p)
 		if !glob {
-			a.exact[p] = entry{pattern: p, rule: r}
+			a.exact[p] = entry{pattern: p, rule: r, cond: cond}
 			continue
 		}
-		a.globs = append(a.globs, entry{pattern: p, matcher: slashless(p), glob: true, prefix: prefix, literal: literal, rule: r})
+		a.globs = append(a.globs, entry{pattern: p, matcher: slashless(p), glob: true, prefix: prefix, literal: literal, rule: r, cond: cond})
 	}
 	slices.SortFunc(a.globs, func(x, y entry) int {
 		if x.prefix != y.prefix {
@@ -140,7 +198,9 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 		}
 		return strings.Compare(x.pattern, y.pattern)
 	})
-	return a
+	au := &Authorizer{}
+	au.cur.Store(a)
+	return au
 }
 
 // specificity reads a path.Match pattern: whether it is a glob (has '*', '?',
@@ -183,7 +243,7 @@ func specificity(p string) (glob bool, prefix, literal int) {
 }
 
 // match returns the most specific entry for tool.
-func (a *Authorizer) match(tool string) (entry, bool) {
+func (a *table) match(tool string) (entry, bool) {
 	if e, ok := a.exact[tool]; ok {
 		return e, true
 	}
@@ -206,12 +266,49 @@ func slashless(s string) string {
 	return strings.ReplaceAll(s, "/", "\x00")
 }
 
-// Decide returns the decision for id on tool (the name the client sees).
-func (a *Authorizer) Decide(id auth.Identity, tool string) Decision {
-	e, ok := a.match(tool)
+// Decide returns the decision for id on act: the one decision function of
+// listing (act.ArgsKnown false) and calling (true).
+func (au *Authorizer) Decide(id auth.Identity, act Action) Decision {
+	a := au.cur.Load()
+	e, ok := a.match(act.Name)
 	if !ok {
-		return Decision{Effect: Hidden, Reason: ReasonToolUnknown}
+		return Decision{Effect: Hidden, Reason: ReasonToolUnknown, Detail: "no policy pattern matches " + act.Name}
 	}
+	return a.decide(e, id, act)
+}
+
+// Patterns returns the table's patterns, most specific first (exact names,
+// then globs in precedence order).
+func (au *Authorizer) Patterns() []string {
+	a := au.cur.Load()
+	out := make([]string, 0, len(a.exact)+len(a.globs))
+	for p := range a.exact {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	for _, e := range a.globs {
+		out = append(out, e.pattern)
+	}
+	return out
+}
+
+// DecidePattern decides act under the rule of pattern itself, whether or not
+// it is the most specific match for act.Name (explain's listing of every
+// rule). An unknown pattern is Hidden, tool_unknown.
+func (au *Authorizer) DecidePattern(id auth.Identity, pattern string, act Action) Decision {
+	a := au.cur.Load()
+	if e, ok := a.exact[pattern]; ok {
+		return a.decide(e, id, act)
+	}
+	for _, e := range a.globs {
+		if e.pattern == pattern {
+			return a.decide(e, id, act)
+		}
+	}
+	return Decision{Effect: Hidden, Reason: ReasonToolUnknown, Detail: "no policy pattern " + pattern}
+}
+
+func (a *table) decide(e entry, id auth.Identity, act Action) Decision {
 	// Required is clipped, so a caller appending to it cannot write into
 	// the rule; its elements are shared and must be treated as read-only.
 	d := Decision{Rule: e.pattern, Required: e.rule.Scopes}
@@ -222,19 +319,49 @@ func (a *Authorizer) Decide(id auth.Identity, tool string) Decision {
 	}
 	if len(e.rule.Roles) > 0 && !slices.ContainsFunc(e.rule.Roles, id.HasRole) {
 		d.Effect, d.Reason = Hidden, ReasonRoleMissing
-		return d
-	}
-	if len(d.Missing) == 0 {
-		d.Effect, d.Reason = Allow, ReasonAllowed
+		d.Detail = "needs one of the roles " + strings.Join(e.rule.Roles, ", ")
 		return d
 	}
 	for _, s := range d.Missing {
 		if !a.stepUp[s] {
 			d.Effect, d.Reason = Hidden, ReasonEntitlementMissing
+			d.Detail = "missing scope " + s
 			return d
 		}
 	}
+	if len(e.rule.AnyScopes) > 0 && !slices.ContainsFunc(e.rule.AnyScopes, id.HasScope) {
+		i := slices.IndexFunc(e.rule.AnyScopes, func(s string) bool { return a.stepUp[s] })
+		if i < 0 {
+			d.Effect, d.Reason = Hidden, ReasonEntitlementMissing
+			d.Detail = "needs one of the scopes " + strings.Join(e.rule.AnyScopes, ", ")
+			return d
+		}
+		// Step-up can grant one of them: challenge for the first such.
+		s := e.rule.AnyScopes[i]
+		d.Required = append(d.Required, s)
+		d.Missing = append(d.Missing, s)
+	}
+	if e.cond != nil {
+		out, detail := e.cond.eval(id, act)
+		switch out {
+		case condFalse:
+			d.Effect, d.Reason, d.Detail = Hidden, ReasonConditionFalse, detail
+			return d
+		case condError:
+			d.Effect, d.Reason, d.Detail = Hidden, ReasonConditionError, detail
+			return d
+		case condUnknown:
+			d.Partial, d.Detail = true, detail
+		}
+	}
+	if len(d.Missing) == 0 {
+		d.Effect, d.Reason = Allow, ReasonAllowed
+		return d
+	}
 	d.Effect, d.Reason = StepUp, ReasonScopeMissing
+	if d.Detail == "" {
+		d.Detail = "missing step-up scope " + strings.Join(d.Missing, ", ")
+	}
 	return d
 }
 
@@ -242,7 +369,8 @@ func (a *Authorizer) Decide(id auth.Identity, tool string) Decision {
 // required scopes followed by the caller's current scopes that this gateway
 // knows. The union matters because clients replace their requested scope
 // with the challenge's, and must not lose what they already hold.
-func (a *Authorizer) ChallengeScope(id auth.Identity, d Decision) string {
+func (au *Authorizer) ChallengeScope(id auth.Identity, d Decision) string {
+	a := au.cur.Load()
 	out := make([]string, 0, len(d.Required)+len(id.Scopes))
 	for _, s := range d.Required {
 		if !slices.Contains(out, s) {

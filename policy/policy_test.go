@@ -62,7 +62,7 @@ func TestMostSpecificPatternDecides(t *testing.T) {
 			// Map iteration order is random: build the authorizer many
 			// times so an order-dependent outcome shows up.
 			for range 50 {
-				d := New(rules, nil, nil).Decide(id(), tt.tool)
+				d := New(rules, nil, nil).Decide(id(), Action{Name: tt.tool})
 				if d.Rule != tt.want {
 					t.Fatalf("tool %q under %q decided by %q, want %q", tt.tool, tt.patterns, d.Rule, tt.want)
 				}
@@ -123,7 +123,7 @@ func TestDecideOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := a.Decide(tt.who, tt.tool)
+			d := a.Decide(tt.who, Action{Name: tt.tool})
 			if d.Effect != tt.effect || d.Reason != tt.reason || d.Rule != tt.rule {
 				t.Errorf("Decide = {%s %s %q}, want {%s %s %q}", d.Effect, d.Reason, d.Rule, tt.effect, tt.reason, tt.rule)
 			}
@@ -172,7 +172,7 @@ func TestChallengeScopeIsToolScopesUnionKnownTokenScopes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := a.Decide(tt.who, tt.tool)
+			d := a.Decide(tt.who, Action{Name: tt.tool})
 			if got := a.ChallengeScope(tt.who, d); got != tt.want {
 				t.Errorf("ChallengeScope = %q, want %q", got, tt.want)
 			}
@@ -185,7 +185,7 @@ func TestChallengeScopeHasNoDuplicates(t *testing.T) {
 	t.Parallel()
 	a := New(map[string]Rule{"x__y": {Scopes: []string{"tool:write", "tool:write"}}}, []string{"tool:write"}, nil)
 	who := id("tool:read")
-	if got := a.ChallengeScope(who, a.Decide(who, "x__y")); got != "tool:write" {
+	if got := a.ChallengeScope(who, a.Decide(who, Action{Name: "x__y"})); got != "tool:write" {
 		t.Errorf("ChallengeScope = %q, want %q", got, "tool:write")
 	}
 }
@@ -201,15 +201,15 @@ func TestAuthorizerIsImmutable(t *testing.T) {
 
 	scopes[0] = "tampered"
 	rules["notes__*"] = Rule{}
-	d := a.Decide(who, "notes__write_note")
+	d := a.Decide(who, Action{Name: "notes__write_note"})
 	if d.Effect != StepUp || !slices.Equal(d.Required, []string{"tool:write"}) {
 		t.Fatalf("after mutating the input rules: %+v, want StepUp requiring tool:write", d)
 	}
-	if got := a.Decide(who, "notes__read_note"); got.Reason != ReasonToolUnknown {
+	if got := a.Decide(who, Action{Name: "notes__read_note"}); got.Reason != ReasonToolUnknown {
 		t.Errorf("a rule added to the input map after New took effect: %+v", got)
 	}
 	_ = append(d.Required, "appended")
-	if again := a.Decide(who, "notes__write_note"); !slices.Equal(again.Required, []string{"tool:write"}) || len(again.Required) != cap(again.Required) {
+	if again := a.Decide(who, Action{Name: "notes__write_note"}); !slices.Equal(again.Required, []string{"tool:write"}) || len(again.Required) != cap(again.Required) {
 		t.Errorf("appending to Decision.Required changed the rule: %q", again.Required)
 	}
 }
@@ -219,7 +219,7 @@ func BenchmarkDecide(b *testing.B) {
 	who := id("tool:read", "openid")
 	b.ReportAllocs()
 	for b.Loop() {
-		a.Decide(who, "notes__write_note")
-		a.Decide(who, "notes__read_note")
+		a.Decide(who, Action{Name: "notes__write_note"})
+		a.Decide(who, Action{Name: "notes__read_note"})
 	}
 }

@@ -274,7 +274,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, report func(Result
 		return
 	}
 	res.Route = route.Prefix
-	d := p.az.Decide(id, route.Prefix)
+	d := p.az.Decide(id, policy.Action{Name: route.Prefix, ArgsKnown: true})
 	if d.Effect == policy.Hidden {
 		res.Reason, res.Status = d.Reason, http.StatusForbidden
 		writeError(w, res.Status, "forbidden", "the token does not allow this route", res.Reason)

@@ -29,9 +29,12 @@ Usage:
                         [--public-url URL] [--issuer-url URL]
                         issuer, notes MCP server and gateway on this machine
   gatewaystack serve    --config gatewaystack.yaml
-                        the gateway in front of your MCP servers
+                        the gateway in front of your MCP servers; SIGHUP or a change to
+                        the file reloads the policy section (a bad one is rejected)
   gatewaystack validate --config gatewaystack.yaml
                         list every problem in a configuration
+  gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --list)
+                        why a tool is allowed or not for an identity, without running the gateway
   gatewaystack issuer   [--addr A] [--url URL] [--resource URL]... [--auto-approve]
                         the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
@@ -76,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMint(ctx, args[1:], stdout, stderr)
 	case "conformance":
 		err = cmdConformance(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = cmdPolicy(args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "gatewaystack", version)
 	case "help", "-h", "-help", "--help":
@@ -108,6 +113,7 @@ var synopsis = map[string]string{
 	"validate":    "gatewaystack validate --config gatewaystack.yaml",
 	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
+	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] [--upstream U] | --list)",
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 }
 

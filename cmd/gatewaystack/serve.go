@@ -51,6 +51,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (change listen in the configuration or GATEWAYSTACK_LISTEN)", cfg.Listen, err)
 	}
+	servePolicyReload(ctx, *path, srv, log)
 	log.Info().Str("listen", ln.Addr().String()).Str("resource", cfg.Resource()).Strs("upstreams", srv.Router.Names()).Msg("gateway serving")
 	return srv.Serve(ctx, ln)
 }

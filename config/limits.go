@@ -1,0 +1,186 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits configures rate limiting. Each limit allows Burst requests at once
+// and then Requests per Window, smoothly (GCRA: no window edges).
+type Limits struct {
+	// Store keeps the counters: "memory" (the default; per replica).
+	Store string `yaml:"store"`
+	// PerSubject limits each verified subject on every MCP request (default
+	// 600 per minute; RATE_LIMIT_MAX / RATE_LIMIT_WINDOW_MS).
+	PerSubject Rate `yaml:"per_subject"`
+	// PerTenant limits all subjects of a tenant together (default 6000 per
+	// minute); requests without a tenant are not counted.
+	PerTenant Rate `yaml:"per_tenant"`
+	// PerIP limits unauthenticated traffic per client IP (IPv6 per /64):
+	// every request whose credentials are missing or fail verification
+	// counts, and once an IP is over its limit its requests are refused
+	// before any token is verified (default 1200 per minute).
+	PerIP Rate `yaml:"per_ip"`
+	// PerTool limits tools/call per subject for the tools a pattern matches
+	// (exact name or glob; the most specific pattern decides). No default.
+	PerTool map[string]Rate `yaml:"per_tool"`
+	// TrustedProxies lists the CIDRs (or addresses) of reverse proxies whose
+	// X-Forwarded-For / Forwarded headers name the client IP. From any other
+	// peer the headers are ignored and the peer address is the client IP.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxKeys bounds the keys each limit keeps in memory (default 100000);
+	// idle keys are dropped first.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// Rate is one limit. Requests 0 turns it off.
+type Rate struct {
+	// Requests per Window; 0 disables the limit. Unset means the default.
+	Requests *int `yaml:"requests"`
+	// Window is the period Requests refill over (default 1m).
+	Window time.Duration `yaml:"window"`
+	// Burst is how many requests may arrive at once (default Requests).
+	Burst int `yaml:"burst"`
+}
+
+// Enabled reports whether the limit is on.
+func (r Rate) Enabled() bool { return r.Requests != nil && *r.Requests > 0 }
+
+// N returns Requests (0 when unset).
+func (r Rate) N() int {
+	if r.Requests == nil {
+		return 0
+	}
+	return *r.Requests
+}
+
+// Default limits.
+const (
+	DefaultPerSubject = 600
+	DefaultPerTenant  = 6000
+	DefaultPerIP      = 1200
+	DefaultMaxKeys    = 100_000
+)
+
+func (r *Rate) setDefaults(requests int) {
+	if r.Requests == nil {
+		r.Requests = &requests
+	}
+	if r.Window == 0 {
+		r.Window = time.Minute
+	}
+	if r.Burst == 0 && r.Requests != nil {
+		r.Burst = *r.Requests
+	}
+}
+
+func (l *Limits) setDefaults() {
+	if l.Store == "" {
+		l.Store = "memory"
+	}
+	l.PerSubject.setDefaults(DefaultPerSubject)
+	l.PerTenant.setDefaults(DefaultPerTenant)
+	l.PerIP.setDefaults(DefaultPerIP)
+	for p, r := range l.PerTool {
+		r.setDefaults(0)
+		l.PerTool[p] = r
+	}
+	if l.MaxKeys == 0 {
+		l.MaxKeys = DefaultMaxKeys
+	}
+}
+
+// applyLimitsEnv maps the original project's RATE_LIMIT_MAX (requests, 0
+// disables) and RATE_LIMIT_WINDOW_MS (window in milliseconds) onto
+// limits.per_subject.
+func (c *Config) applyLimitsEnv(getenv func(string) string) error {
+	if v := strings.TrimSpace(getenv("RATE_LIMIT_MAX")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("RATE_LIMIT_MAX: %q is not a whole number of requests; set it like 600 (0 disables the per-subject limit)", v)
+		}
+		c.Limits.PerSubject.Requests = &n
+		c.Limits.PerSubject.Burst = 0 // follows the new maximum
+	}
+	if v := strings.TrimSpace(getenv("RATE_LIMIT_WINDOW_MS")); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			return fmt.Errorf("RATE_LIMIT_WINDOW_MS: %q is not a positive number of milliseconds; set it like 60000", v)
+		}
+		c.Limits.PerSubject.Window = time.Duration(ms) * time.Millisecond
+	}
+	return nil
+}
+
+// ParseTrustedProxy reads one limits.trusted_proxies entry: a CIDR or a
+// single address.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func validateLimits(l *Limits, add func(field, format string, args ...any)) {
+	if l.Store != "memory" {
+		add("limits.store", "%q is not supported in this version; use memory (each replica then enforces its own limits)", l.Store)
+	}
+	check := func(f string, r Rate, optional bool) {
+		switch n := r.N(); {
+		case n < 0 || n > 1_000_000_000:
+			add(f+".requests", "%d is out of range; use 1 to 1000000000, or 0 to turn the limit off", n)
+			return
+		case n == 0 && !optional:
+			add(f+".requests", "required; set how many requests per window, e.g. 60 (remove the entry to drop the limit)")
+			return
+		case n == 0:
+			return
+		}
+		if r.Window <= 0 || r.Window > 24*time.Hour {
+			add(f+".window", "%s is out of range; use a duration from 1ms to 24h, e.g. 1m", r.Window)
+		} else if r.Window/time.Duration(r.N()) < time.Microsecond {
+			add(f, "%d requests per %s is finer than one per microsecond; raise the window or lower requests", r.N(), r.Window)
+		}
+		if r.Burst < 0 || r.Burst > 1_000_000_000 {
+			add(f+".burst", "%d is out of range; use 1 to 1000000000 (default: requests)", r.Burst)
+		}
+	}
+	check("limits.per_subject", l.PerSubject, true)
+	check("limits.per_tenant", l.PerTenant, true)
+	check("limits.per_ip", l.PerIP, true)
+	patterns := make([]string, 0, len(l.PerTool))
+	for p := range l.PerTool {
+		patterns = append(patterns, p)
+	}
+	slices.Sort(patterns)
+	for _, p := range patterns {
+		f := fmt.Sprintf("limits.per_tool[%q]", p)
+		if p == "" {
+			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			add(f, "invalid glob: %v", err)
+		}
+		check(f, l.PerTool[p], false)
+	}
+	for i, s := range l.TrustedProxies {
+		if _, err := ParseTrustedProxy(s); err != nil {
+			add(fmt.Sprintf("limits.trusted_proxies[%d]", i), "%q is not a CIDR or IP address; write e.g. 10.0.0.0/8 or 192.0.2.10", s)
+		}
+	}
+	if l.MaxKeys < 0 || l.MaxKeys > 100_000_000 {
+		add("limits.max_keys", "%d is out of range; use 1 to 100000000 (default 100000)", l.MaxKeys)
+	}
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func intp(n int) *int { return &n }
+
+func TestLimitDefaults(t *testing.T) {
+	t.Parallel()
+	c := valid()
+	l := c.Limits
+	eq(t, "store", l.Store, "memory")
+	eq(t, "per_subject", [3]any{l.PerSubject.N(), l.PerSubject.Window, l.PerSubject.Burst}, [3]any{600, time.Minute, 600})
+	eq(t, "per_tenant", [3]any{l.PerTenant.N(), l.PerTenant.Window, l.PerTenant.Burst}, [3]any{6000, time.Minute, 6000})
+	eq(t, "per_ip", [3]any{l.PerIP.N(), l.PerIP.Window, l.PerIP.Burst}, [3]any{1200, time.Minute, 1200})
+	eq(t, "max_keys", l.MaxKeys, 100_000)
+}
+
+func TestLimitYAMLZeroDisablesAndBurstFollowsRequests(t *testing.T) {
+	t.Parallel()
+	p := writeConfig(t, `
+limits:
+  per_subject: { requests: 0 }
+  per_tenant: { requests: 50, window: 10s }
+  per_tool:
+    "notes__*": { requests: 5 }
+  trusted_proxies: ["10.0.0.0/8", "192.0.2.7", "::1"]
+`)
+	c, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.PerSubject.Enabled() {
+		t.Error("requests: 0 must turn per_subject off")
+	}
+	eq(t, "per_tenant", [3]any{c.Limits.PerTenant.N(), c.Limits.PerTenant.Window, c.Limits.PerTenant.Burst}, [3]any{50, 10 * time.Second, 50})
+	eq(t, "per_tool", [3]any{c.Limits.PerTool["notes__*"].N(), c.Limits.PerTool["notes__*"].Window, c.Limits.PerTool["notes__*"].Burst}, [3]any{5, time.Minute, 5})
+	for _, s := range c.Limits.TrustedProxies {
+		if _, err := ParseTrustedProxy(s); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+}
+
+// The original project's RATE_LIMIT_MAX / RATE_LIMIT_WINDOW_MS keep working
+// and map onto the per-subject limit.
+func TestRateLimitEnvironmentVariables(t *testing.T) {
+	t.Parallel()
+	p := writeConfig(t, "limits:\n  per_subject: { requests: 10, burst: 3 }\n")
+	c, err := Load(p, env(map[string]string{"RATE_LIMIT_MAX": "100", "RATE_LIMIT_WINDOW_MS": "15000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "per_subject", [3]any{c.Limits.PerSubject.N(), c.Limits.PerSubject.Window, c.Limits.PerSubject.Burst}, [3]any{100, 15 * time.Second, 100})
+	c, err = Load("", env(map[string]string{"RATE_LIMIT_MAX": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.PerSubject.Enabled() {
+		t.Error("RATE_LIMIT_MAX=0 must turn the per-subject limit off")
+	}
+	for _, bad := range []map[string]string{{"RATE_LIMIT_MAX": "ten"}, {"RATE_LIMIT_MAX": "-1"}, {"RATE_LIMIT_WINDOW_MS": "0"}, {"RATE_LIMIT_WINDOW_MS": "1m"}} {
+		if _, err := Load("", env(bad)); err == nil {
+			t.Errorf("%v was accepted", bad)
+		}
+	}
+}
+
+func TestValidateLimits(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(l *Limits)
+		field  string
+		msg    string
+	}{
+		{"a redis store is not supported yet", func(l *Limits) { l.Store = "redis://127.0.0.1:6379/0" }, "limits.store", "use memory"},
+		{"negative requests", func(l *Limits) { l.PerSubject.Requests = intp(-1) }, "limits.per_subject.requests", "0 to turn the limit off"},
+		{"a window beyond a day", func(l *Limits) { l.PerTenant.Window = 48 * time.Hour }, "limits.per_tenant.window", "1ms to 24h"},
+		{"a rate finer than a microsecond", func(l *Limits) { l.PerIP.Requests = intp(1_000_000); l.PerIP.Window = time.Millisecond }, "limits.per_ip", "finer than one per microsecond"},
+		{"negative burst", func(l *Limits) { l.PerSubject.Burst = -2 }, "limits.per_subject.burst", "out of range"},
+		{"per-tool needs requests", func(l *Limits) { l.PerTool = map[string]Rate{"notes__*": {Window: time.Minute}} }, `limits.per_tool["notes__*"].requests`, "required"},
+		{"per-tool bad glob", func(l *Limits) {
+			l.PerTool = map[string]Rate{"notes__[": {Requests: intp(1), Window: time.Minute, Burst: 1}}
+		}, `limits.per_tool["notes__["]`, "invalid glob"},
+		{"a trusted proxy that is not an address", func(l *Limits) { l.TrustedProxies = []string{"10.0.0.0/8", "proxy.internal"} }, "limits.trusted_proxies[1]", "not a CIDR or IP"},
+		{"max_keys out of range", func(l *Limits) { l.MaxKeys = -1 }, "limits.max_keys", "out of range"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := valid()
+			tc.mutate(&c.Limits)
+			err := c.Validate()
+			ps, ok := err.(Problems)
+			if !ok || len(ps) != 1 {
+				t.Fatalf("want exactly one problem, got %v", err)
+			}
+			if ps[0].Field != tc.field || !strings.Contains(ps[0].Message, tc.msg) {
+				t.Fatalf("got %s, want %s: ...%s...", ps[0], tc.field, tc.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,311 @@
+package mcp
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/limit"
+)
+
+// codeRateLimited is the JSON-RPC error code of a rate-limit refusal, in
+// the implementation-defined server-error range (-32000 to -32099); 029
+// echoes HTTP 429.
+const codeRateLimited = -32029
+
+// reasonRateLimited is the reason code of every rate-limit refusal.
+const reasonRateLimited = "rate_limited"
+
+// Limit scopes, as they appear in refusals.
+const (
+	ScopeSubject = "subject"
+	ScopeTenant  = "tenant"
+	ScopeIP      = "ip"
+	ScopeTool    = "tool"
+)
+
+// RateLimit is one configured limit.
+type RateLimit struct {
+	// Scope is subject, tenant, ip or tool.
+	Scope string
+	// Rule names the configuration entry, e.g. limits.per_subject.
+	Rule string
+	// Rate is what Limiter enforces (for the refusal's data).
+	Rate limit.Rate
+	// Limiter keeps the state.
+	Limiter limit.Limiter
+}
+
+// ToolLimit is a per-tool limit for the tools Pattern matches.
+type ToolLimit struct {
+	Pattern string
+	RateLimit
+}
+
+// Limits are the rate limits of the pipeline; a nil limit is off.
+type Limits struct {
+	PerSubject, PerTenant, PerIP *RateLimit
+	// PerTool is applied to tools/call per subject; the most specific
+	// matching pattern decides.
+	PerTool []ToolLimit
+	// TrustedProxies may name the client in X-Forwarded-For / Forwarded.
+	TrustedProxies []netip.Prefix
+}
+
+// BuildLimits turns the limits section of a validated configuration into
+// limiters with in-memory stores (one per limit); now is the clock (nil:
+// time.Now).
+func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
+	var out Limits
+	mk := func(scope, rule string, r config.Rate) (*RateLimit, error) {
+		if !r.Enabled() {
+			return nil, nil
+		}
+		rate := limit.Rate{Requests: r.N(), Window: r.Window, Burst: r.Burst}
+		l, err := limit.New(rate, limit.NewMemory(limit.MemoryOptions{MaxKeys: c.MaxKeys, Now: now}))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rule, err)
+		}
+		return &RateLimit{Scope: scope, Rule: rule, Rate: rate, Limiter: l}, nil
+	}
+	var err error
+	if out.PerSubject, err = mk(ScopeSubject, "limits.per_subject", c.PerSubject); err != nil {
+		return out, err
+	}
+	if out.PerTenant, err = mk(ScopeTenant, "limits.per_tenant", c.PerTenant); err != nil {
+		return out, err
+	}
+	if out.PerIP, err = mk(ScopeIP, "limits.per_ip", c.PerIP); err != nil {
+		return out, err
+	}
+	for p, r := range c.PerTool {
+		rl, err := mk(ScopeTool, fmt.Sprintf("limits.per_tool[%q]", p), r)
+		if err != nil {
+			return out, err
+		}
+		if rl != nil {
+			out.PerTool = append(out.PerTool, ToolLimit{Pattern: p, RateLimit: *rl})
+		}
+	}
+	for _, s := range c.TrustedProxies {
+		p, err := config.ParseTrustedProxy(s)
+		if err != nil {
+			return out, fmt.Errorf("limits.trusted_proxies: %w", err)
+		}
+		out.TrustedProxies = append(out.TrustedProxies, p)
+	}
+	return out, nil
+}
+
+// toolLimit returns the per-tool limit of the most specific pattern that
+// matches tool: an exact name over any glob, then the longer literal prefix,
+// then the longer pattern.
+func (l *Limits) toolLimit(tool string) *RateLimit {
+	var best *ToolLimit
+	bestExact, bestPrefix := false, -1
+	for i := range l.PerTool {
+		tl := &l.PerTool[i]
+		exact := tl.Pattern == tool
+		if !exact {
+			if ok, _ := path.Match(tl.Pattern, tool); !ok {
+				continue
+			}
+		}
+		prefix := strings.IndexAny(tl.Pattern, `*?[\`)
+		if prefix < 0 {
+			prefix = len(tl.Pattern)
+		}
+		better := best == nil || (exact && !bestExact) ||
+			(exact == bestExact && (prefix > bestPrefix || prefix == bestPrefix &&
+				(len(tl.Pattern) > len(best.Pattern) || len(tl.Pattern) == len(best.Pattern) && tl.Pattern < best.Pattern)))
+		if better {
+			best, bestExact, bestPrefix = tl, exact, prefix
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return &best.RateLimit
+}
+
+// clientIP is the address the per-IP limit keys on: the peer, or — when
+// the peer is a trusted proxy — the rightmost address of X-Forwarded-For
+// (else of Forwarded's for=) that is not itself a trusted proxy. Entries
+// left of it were written by the client and are never believed.
+func (l *Limits) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	peer := ap.Addr().Unmap()
+	if !l.trusted(peer) {
+		return peer
+	}
+	hops := forwardedFor(r.Header.Values("X-Forwarded-For"), false)
+	if len(hops) == 0 {
+		hops = forwardedFor(r.Header.Values("Forwarded"), true)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := parseHop(hops[i])
+		if err != nil {
+			return client // garbage from beyond the last trusted hop
+		}
+		client = a
+		if !l.trusted(a) {
+			return a
+		}
+	}
+	return client
+}
+
+func (l *Limits) trusted(a netip.Addr) bool {
+	for _, p := range l.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor splits X-Forwarded-For lines (or the for= parameters of
+// Forwarded lines) into hops, leftmost first.
+func forwardedFor(lines []string, rfc7239 bool) []string {
+	var hops []string
+	for _, line := range lines {
+		for elem := range strings.SplitSeq(line, ",") {
+			elem = strings.TrimSpace(elem)
+			if !rfc7239 {
+				hops = append(hops, elem)
+				continue
+			}
+			for pair := range strings.SplitSeq(elem, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					hops = append(hops, strings.Trim(v, `"`))
+				}
+			}
+		}
+	}
+	return hops
+}
+
+// parseHop reads 192.0.2.1, 192.0.2.1:80, [2001:db8::1] or [2001:db8::1]:80.
+func parseHop(s string) (netip.Addr, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return a.Unmap(), err
+}
+
+// ipKey is the per-IP key: the IPv4 address, or the IPv6 /64 (one host
+// usually holds a whole /64).
+func ipKey(a netip.Addr) string {
+	if a.Is4() {
+		b := a.As4()
+		return string(b[:])
+	}
+	b := a.As16()
+	return string(b[:8])
+}
+
+// ipRefused is the flood check that runs before identify: when the client
+// IP has spent its allowance of unauthenticated requests, the request is
+// refused without verifying any token. It consumes nothing.
+func (g *Gateway) ipRefused(w http.ResponseWriter, r *http.Request, st *requestState, ip netip.Addr) bool {
+	rl := g.o.Limits.PerIP
+	if rl == nil || !ip.IsValid() {
+		return false
+	}
+	res, err := rl.Limiter.Allow(r.Context(), ipKey(ip), 0)
+	return g.limited(w, st, nil, rl, res, err)
+}
+
+// chargeIP counts one unauthenticated request (missing or failed
+// credentials) against the client IP.
+func (g *Gateway) chargeIP(ctx context.Context, ip netip.Addr) {
+	if rl := g.o.Limits.PerIP; rl != nil && ip.IsValid() {
+		_, _ = rl.Limiter.Allow(ctx, ipKey(ip), 1)
+	}
+}
+
+// requestLimited applies the per-subject and per-tenant limits to a
+// request whose identity is verified.
+func (g *Gateway) requestLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity) bool {
+	if rl := g.o.Limits.PerSubject; rl != nil {
+		res, err := rl.Limiter.Allow(ctx, id.Subject, 1)
+		if g.limited(w, st, rid, rl, res, err) {
+			return true
+		}
+	}
+	if rl := g.o.Limits.PerTenant; rl != nil && id.Tenant != "" {
+		res, err := rl.Limiter.Allow(ctx, id.Tenant, 1)
+		if g.limited(w, st, rid, rl, res, err) {
+			return true
+		}
+	}
+	return false
+}
+
+// toolLimited applies the per-tool limit (per subject) to an authorized
+// tools/call.
+func (g *Gateway) toolLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
+	rl := g.o.Limits.toolLimit(tool)
+	if rl == nil {
+		return false
+	}
+	res, err := rl.Limiter.Allow(ctx, id.Subject+"\x00"+tool, 1)
+	return g.limited(w, st, rid, rl, res, err)
+}
+
+// limited renders a refusal when res (or err) says so and reports whether
+// it did: HTTP 429 with Retry-After and the RateLimit-* headers of the IETF
+// draft, a JSON-RPC error whose data names the limit, and an audit event
+// with decision "limited". A store that fails refuses (fail closed) with 503.
+func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, rl *RateLimit, res limit.Result, err error) bool {
+	if err != nil {
+		st.event.Rule = rl.Rule
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rl.Rule).Err(err).Msg("rate-limit store failed; refusing")
+		w.Header().Set("Retry-After", "1")
+		g.audit(st, audit.Error, "limit_unavailable", http.StatusServiceUnavailable)
+		writeRPCError(w, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
+		return true
+	}
+	if res.Allowed {
+		return false
+	}
+	st.event.Rule = rl.Rule
+	retry := ceilSeconds(res.RetryAfter)
+	h := w.Header()
+	h.Set("Retry-After", strconv.FormatInt(retry, 10))
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	h.Set("RateLimit-Reset", strconv.FormatInt(retry, 10))
+	g.audit(st, audit.Limited, reasonRateLimited, http.StatusTooManyRequests)
+	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+		fmt.Sprintf("rate limit exceeded (%s); retry after %d s", rl.Scope, retry),
+		map[string]any{
+			"reason":     reasonRateLimited,
+			"scope":      rl.Scope,
+			"retryAfter": retry,
+			"limit": map[string]any{
+				"rule": rl.Rule, "requests": rl.Rate.Requests, "window": rl.Rate.Window.String(), "burst": rl.Rate.Capacity(),
+			},
+		})
+	return true
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
