@@ -619,12 +619,18 @@ func TestUpstreamFailures(t *testing.T) {
 			}()
 		}
 		time.Sleep(20 * time.Millisecond)
+		// Were healthy calls queued behind the hanging ones, every one of
+		// them would take at least the slow upstream's timeout; on a loaded
+		// machine a single call may be slow for other reasons, so the
+		// fastest of five is what must stay below it.
+		fastest := time.Hour
 		for range 5 {
 			start := time.Now()
 			g.call(t, tok, sid, "rec__echo", map[string]any{"text": "still here"}).result(t)
-			if el := time.Since(start); el > timeout {
-				t.Errorf("a healthy call took %s while the slow upstream hung", el)
-			}
+			fastest = min(fastest, time.Since(start))
+		}
+		if fastest >= timeout {
+			t.Errorf("the fastest of 5 healthy calls took %s while the slow upstream hung", fastest)
 		}
 		wg.Wait()
 		close(slowDone)
