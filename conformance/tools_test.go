@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/internal/proctest"
 )
 
 // The variables `make test` sets (see doc.go).
@@ -187,7 +189,7 @@ func startProc(t *testing.T, name, dir string, env []string, bin string, args ..
 	cmd.Dir = dir
 	p := &proc{name: name, cmd: cmd, stdout: &tailBuffer{max: 256 << 10}, output: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.output
-	setProcessGroup(cmd)
+	proctest.SetProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -198,7 +200,7 @@ func startProc(t *testing.T, name, dir string, env []string, bin string, args ..
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		stopGroup(cmd, p.done, 3*time.Second)
+		proctest.StopGroup(cmd, p.done, 3*time.Second)
 		cancel()
 		<-p.done
 		if t.Failed() {
@@ -215,7 +217,7 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) {
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		stopGroup(p.cmd, p.done, 3*time.Second)
+		proctest.StopGroup(p.cmd, p.done, 3*time.Second)
 		t.Fatalf("%s still running after %s; stopped it: %s", p.name, timeout, p.describe())
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/internal/proctest"
 )
 
 // The variables `make test` sets (see doc.go).
@@ -170,7 +172,7 @@ func startProc(t *testing.T, name string, env []string, configure func(*exec.Cmd
 	if cmd.Stdout == nil {
 		cmd.Stdout = p.output
 	}
-	setProcessGroup(cmd)
+	proctest.SetProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -181,7 +183,7 @@ func startProc(t *testing.T, name string, env []string, configure func(*exec.Cmd
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		stopGroup(cmd, p.done, 3*time.Second)
+		proctest.StopGroup(cmd, p.done, 3*time.Second)
 		cancel()
 		<-p.done
 		if t.Failed() {

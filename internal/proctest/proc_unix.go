@@ -1,6 +1,6 @@
 //go:build unix
 
-package conformance
+package proctest
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// setProcessGroup puts cmd in a process group of its own, and makes a
+// SetProcessGroup puts cmd in a process group of its own, and makes a
 // cancelled context kill the whole group (npm-installed servers may start
 // children of their own).
-func setProcessGroup(cmd *exec.Cmd) {
+func SetProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -23,9 +23,9 @@ func setProcessGroup(cmd *exec.Cmd) {
 	}
 }
 
-// stopGroup sends SIGTERM to cmd's process group, waits up to grace for the
+// StopGroup sends SIGTERM to cmd's process group, waits up to grace for the
 // process to end (done closed), then kills whatever is left of the group.
-func stopGroup(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
+func StopGroup(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 	pgid := cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
