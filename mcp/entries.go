@@ -67,18 +67,29 @@ func (g *Gateway) listEntries(ctx context.Context, w http.ResponseWriter, r *htt
 	if g.allUpstreamsFailed(w, st, rid, lerrs) {
 		return
 	}
+	g.writeList(w, st, rid, k.Field, modern, len(entries), func(i int) (json.RawMessage, bool) {
+		e := entries[i]
+		return e.Definition, az.Decide(id, policy.Action{Name: e.PolicyKey(k), Upstream: e.Upstream}).Listed()
+	})
+}
+
+// writeList answers a list method with the n candidate entries that item
+// reports as listed, in order, as {"<field>": [...]} (with the cache hints in
+// the 2026-07-28 era), and audits the listing.
+func (g *Gateway) writeList(w http.ResponseWriter, st *requestState, rid json.RawMessage, field string, modern bool, n int, item func(i int) (json.RawMessage, bool)) {
 	var b bytes.Buffer
-	b.WriteString(`{"` + k.Field + `":[`)
-	n := 0
-	for _, e := range entries {
-		if !az.Decide(id, policy.Action{Name: e.PolicyKey(k), Upstream: e.Upstream}).Listed() {
+	b.WriteString(`{"` + field + `":[`)
+	listed := 0
+	for i := range n {
+		def, ok := item(i)
+		if !ok {
 			continue
 		}
-		if n > 0 {
+		if listed > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(e.Definition)
-		n++
+		b.Write(def)
+		listed++
 	}
 	b.WriteString(`]`)
 	if modern {

@@ -1,7 +1,6 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,26 +53,10 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 	if g.allUpstreamsFailed(w, st, rid, lerrs) {
 		return
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"tools":[`)
-	n := 0
-	for _, t := range tools {
-		if !g.o.Authorizer.Decide(id, policy.Action{Name: t.Name, Upstream: t.Upstream}).Listed() {
-			continue
-		}
-		if n > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(t.Definition)
-		n++
-	}
-	b.WriteString(`]`)
-	if modern {
-		b.WriteString(cacheHints)
-	}
-	b.WriteString(`}`)
-	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
-	writeRPCResult(w, rid, b.Bytes())
+	g.writeList(w, st, rid, "tools", modern, len(tools), func(i int) (json.RawMessage, bool) {
+		t := tools[i]
+		return t.Definition, g.o.Authorizer.Decide(id, policy.Action{Name: t.Name, Upstream: t.Upstream}).Listed()
+	})
 }
 
 // toolsCall decides a tools/call and, when allowed, forwards it to the
