@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatewaystack/gatewaystack/audit"
 )
@@ -114,7 +115,7 @@ func validToken(h string) bool {
 // not allowed) with 403: one audit line and a JSON error carrying a request
 // id, like every other decision.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, reason, description string) {
-	st := &requestState{start: now()}
+	st := &requestState{start: time.Now()}
 	st.event.RequestID = newRequestID()
 	st.event.Method = r.Method
 	w.Header().Set("X-Request-Id", st.event.RequestID)

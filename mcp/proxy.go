@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
@@ -72,7 +73,7 @@ func newProxy(cfg *config.Config, o BuildOptions) (*proxy.Proxy, error) {
 // with the verified identity in its context; one audit line per request
 // (tool "proxy:<route prefix>", rule the route prefix, upstream "proxy").
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
-	st := &requestState{start: now()}
+	st := &requestState{start: time.Now()}
 	st.event.RequestID = newRequestID()
 	w.Header().Set("X-Request-Id", st.event.RequestID)
 	st.event.Method = r.Method

@@ -28,7 +28,6 @@ const (
 	codeHeaderMismatch = mcpgo.HEADER_MISMATCH
 )
 
-var now = time.Now
 
 func identityFrom(ctx context.Context) (auth.Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(auth.Identity)
@@ -45,7 +44,7 @@ type envelope struct {
 
 // serveMCP runs the pipeline for one request to the MCP endpoint.
 func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
-	st := &requestState{start: now()}
+	st := &requestState{start: time.Now()}
 	st.event.RequestID = newRequestID()
 	w.Header().Set("X-Request-Id", st.event.RequestID)
 	st.event.Method = r.Method

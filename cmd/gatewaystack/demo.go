@@ -26,8 +26,6 @@ var (
 	demoStepUp   = []string{"tool:write"}
 )
 
-// noListen turns off the upstream listening stream.
-var noListen = false
 
 func demoPolicy() map[string]config.ToolRule {
 	return map[string]config.ToolRule{
@@ -202,7 +200,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		},
 		// The notes server refuses every request without a user identity,
 		// the listening stream included, and never changes its tool list.
-		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: &noListen}}},
+		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: new(false)}}},
 		Policy:    config.Policy{Tools: demoPolicy()},
 		Log:       config.Log{Level: *level},
 	}
