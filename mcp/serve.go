@@ -28,7 +28,6 @@ const (
 	codeHeaderMismatch = mcpgo.HEADER_MISMATCH
 )
 
-
 func identityFrom(ctx context.Context) (auth.Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(auth.Identity)
 	return id, ok

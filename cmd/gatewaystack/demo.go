@@ -26,7 +26,6 @@ var (
 	demoStepUp   = []string{"tool:write"}
 )
 
-
 func demoPolicy() map[string]config.ToolRule {
 	return map[string]config.ToolRule{
 		"notes__list_notes":       {Scopes: []string{"tool:read"}},
