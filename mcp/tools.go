@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/policy"
@@ -100,6 +102,9 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 		}
 	}
 	st.event.Upstream = up.Name()
+	if modern && !g.paramHeadersMatch(w, r, st, rid, up.Name(), original, env.Params) {
+		return
+	}
 	if g.toolLimited(ctx, w, st, rid, id, name) {
 		return
 	}
@@ -187,4 +192,33 @@ func statusFor(modern bool, status int) int {
 		return status
 	}
 	return http.StatusOK
+}
+
+// paramHeadersMatch checks, in the 2026-07-28 era, that every Mcp-Param-*
+// header agrees with the argument the tool's x-mcp-header annotations tie it
+// to (SEP-2243), as the upstream would; a mismatch is answered with 400 and
+// -32020. The gateway itself never decides on these headers, and does not
+// forward them.
+func (g *Gateway) paramHeadersMatch(w http.ResponseWriter, r *http.Request, st *requestState, rid json.RawMessage, up, original string, params json.RawMessage) bool {
+	def, ok := g.o.Router.ToolDefinition(up, original)
+	if !ok {
+		return true
+	}
+	var tool mcpgo.Tool
+	if json.Unmarshal(def, &tool) != nil {
+		return true
+	}
+	err := mcpgo.ValidateParamHeadersLookup(func(name string) (string, bool) {
+		v := r.Header.Values(name)
+		if len(v) == 0 {
+			return "", false
+		}
+		return v[0], true
+	}, &tool, params)
+	if err == nil {
+		return true
+	}
+	g.audit(st, audit.Deny, "header_mismatch", http.StatusBadRequest)
+	writeRPCError(w, http.StatusBadRequest, rid, codeHeaderMismatch, err.Error(), nil)
+	return false
 }

@@ -84,7 +84,7 @@ type Router struct {
 
 	mu          sync.RWMutex
 	unprefixed  map[string]string              // exposed name -> upstream, for unprefixed upstreams
-	known       map[string]map[string]struct{} // upstream -> original tool names it has listed
+	known       map[string]map[string]json.RawMessage // upstream -> original tool name -> its latest definition
 	lastRefresh map[string]time.Time           // upstream -> last successful listing
 
 	entries entryCatalog // prompts, resources and templates seen in listings
@@ -93,7 +93,7 @@ type Router struct {
 // NewRouter returns a router over ups (in configuration order).
 func NewRouter(ups []Upstream) *Router {
 	r := &Router{ups: ups, byName: make(map[string]Upstream, len(ups)), now: time.Now,
-		unprefixed: map[string]string{}, known: map[string]map[string]struct{}{}, lastRefresh: map[string]time.Time{}}
+		unprefixed: map[string]string{}, known: map[string]map[string]json.RawMessage{}, lastRefresh: map[string]time.Time{}}
 	for i := range ups {
 		ups[i].state = newUpstreamState(ups[i].MaxConcurrency)
 		if ups[i].QueueWait <= 0 {
@@ -165,16 +165,25 @@ func (r *Router) remember(u Upstream, tools []Tool) {
 	defer r.mu.Unlock()
 	known := r.known[u.Name()]
 	if known == nil {
-		known = make(map[string]struct{}, len(tools))
+		known = make(map[string]json.RawMessage, len(tools))
 		r.known[u.Name()] = known
 	}
 	for _, t := range tools {
-		known[t.Original] = struct{}{}
+		known[t.Original] = t.Definition
 		if !u.Prefixed {
 			r.unprefixed[t.Name] = u.Name()
 		}
 	}
 	r.lastRefresh[u.Name()] = r.now()
+}
+
+// ToolDefinition returns the latest definition the upstream named up listed
+// for its tool original (with the exposed name).
+func (r *Router) ToolDefinition(up, original string) (json.RawMessage, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	def, ok := r.known[up][original]
+	return def, ok
 }
 
 // has reports whether u has listed a tool named original.
