@@ -83,9 +83,9 @@ type Router struct {
 	refreshes singleflight.Group
 
 	mu          sync.RWMutex
-	unprefixed  map[string]string              // exposed name -> upstream, for unprefixed upstreams
+	unprefixed  map[string]string                     // exposed name -> upstream, for unprefixed upstreams
 	known       map[string]map[string]json.RawMessage // upstream -> original tool name -> its latest definition
-	lastRefresh map[string]time.Time           // upstream -> last successful listing
+	lastRefresh map[string]time.Time                  // upstream -> last successful listing
 
 	entries entryCatalog // prompts, resources and templates seen in listings
 }
