@@ -170,7 +170,9 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Log:             Log{Level: "debug", Audit: &f},
 		Limits: Limits{Store: "memory", PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
 			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
-			PerTool: map[string]Rate{"a__x": {Requests: &seven, Window: time.Minute, Burst: 1}}, MaxKeys: 10},
+			PerTool: map[string]Rate{"a__x": {Requests: &seven, Window: time.Minute, Burst: 1}}, MaxKeys: 10,
+			Budgets:   Budgets{PerTenant: Budget{Units: 7, Period: time.Hour}, PerSubject: Budget{Period: 720 * time.Hour}, Costs: map[string]int64{"a__*": 0}},
+			LoopGuard: LoopGuard{MaxRepeats: &zero, Window: time.Second}},
 	}
 	want := c
 	want.PublicURL = "https://gw.example.com" // the trailing slash is trimmed

@@ -36,6 +36,55 @@ type Limits struct {
 	// MaxKeys bounds the keys each limit keeps in memory (default 100000);
 	// idle keys are dropped first.
 	MaxKeys int `yaml:"max_keys"`
+	// Budgets are quotas of cost units per tenant and per subject per
+	// period, charged by tools/call. Off unless units are set.
+	Budgets Budgets `yaml:"budgets"`
+	// LoopGuard refuses a subject's identical tools/call (same tool, same
+	// arguments) repeated more than MaxRepeats times within Window.
+	LoopGuard LoopGuard `yaml:"loop_guard"`
+}
+
+// Budgets configures the per-tenant and per-subject budgets.
+type Budgets struct {
+	// PerTenant is shared by all subjects of a tenant (calls without a
+	// tenant are not charged here).
+	PerTenant Budget `yaml:"per_tenant"`
+	// PerSubject is each verified subject's own.
+	PerSubject Budget `yaml:"per_subject"`
+	// Costs maps tool-name patterns (exact or glob; the most specific
+	// decides) to the units a tools/call costs. Default cost: 1; 0 is free.
+	Costs map[string]int64 `yaml:"costs"`
+}
+
+// Budget is Units per Period. Units 0 (or unset) turns it off.
+type Budget struct {
+	Units int64 `yaml:"units"`
+	// Period is a fixed window aligned to multiples of Period since the Unix
+	// epoch, UTC (24h resets at midnight UTC). Default 24h.
+	Period time.Duration `yaml:"period"`
+}
+
+// Enabled reports whether the budget is on.
+func (b Budget) Enabled() bool { return b.Units > 0 }
+
+// LoopGuard configures the runaway-agent guard.
+type LoopGuard struct {
+	// MaxRepeats identical calls are allowed within Window; the next is
+	// refused. 0 disables the guard; unset means DefaultLoopMaxRepeats.
+	MaxRepeats *int `yaml:"max_repeats"`
+	// Window is the sliding window (default 1m).
+	Window time.Duration `yaml:"window"`
+}
+
+// Enabled reports whether the loop guard is on.
+func (l LoopGuard) Enabled() bool { return l.MaxRepeats != nil && *l.MaxRepeats > 0 }
+
+// N returns MaxRepeats (0 when unset).
+func (l LoopGuard) N() int {
+	if l.MaxRepeats == nil {
+		return 0
+	}
+	return *l.MaxRepeats
 }
 
 // Rate is one limit. Requests 0 turns it off.
@@ -65,6 +114,14 @@ const (
 	DefaultPerTenant  = 6000
 	DefaultPerIP      = 1200
 	DefaultMaxKeys    = 100_000
+	// DefaultLoopMaxRepeats identical calls per DefaultLoopWindow pass the
+	// loop guard; the next is refused.
+	DefaultLoopMaxRepeats = 5
+	DefaultLoopWindow     = time.Minute
+	// DefaultBudgetPeriod is a budget's period when unset.
+	DefaultBudgetPeriod = 24 * time.Hour
+	// MaxBudgetPeriod bounds a budget's period (a year).
+	MaxBudgetPeriod = 366 * 24 * time.Hour
 )
 
 func (r *Rate) setDefaults(requests int) {
@@ -92,6 +149,18 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxKeys == 0 {
 		l.MaxKeys = DefaultMaxKeys
+	}
+	for _, b := range []*Budget{&l.Budgets.PerTenant, &l.Budgets.PerSubject} {
+		if b.Period == 0 {
+			b.Period = DefaultBudgetPeriod
+		}
+	}
+	if l.LoopGuard.MaxRepeats == nil {
+		n := DefaultLoopMaxRepeats
+		l.LoopGuard.MaxRepeats = &n
+	}
+	if l.LoopGuard.Window == 0 {
+		l.LoopGuard.Window = DefaultLoopWindow
 	}
 }
 
@@ -182,5 +251,55 @@ func validateLimits(l *Limits, add func(field, format string, args ...any)) {
 	}
 	if l.MaxKeys < 0 || l.MaxKeys > 100_000_000 {
 		add("limits.max_keys", "%d is out of range; use 1 to 100000000 (default 100000)", l.MaxKeys)
+	}
+	validateBudgets(&l.Budgets, add)
+	validateLoopGuard(l.LoopGuard, add)
+}
+
+func validateBudgets(b *Budgets, add func(field, format string, args ...any)) {
+	check := func(f string, b Budget) {
+		if b.Units < 0 || b.Units > 1_000_000_000_000 {
+			add(f+".units", "%d is out of range; use 1 to 1000000000000 units per period, or 0 to turn the budget off", b.Units)
+			return
+		}
+		if b.Units == 0 {
+			return
+		}
+		if b.Period < time.Second || b.Period > MaxBudgetPeriod || b.Period%time.Second != 0 {
+			add(f+".period", "%s is out of range; use whole seconds from 1s to 8784h, e.g. 24h (a day) or 720h (30 days)", b.Period)
+		}
+	}
+	check("limits.budgets.per_tenant", b.PerTenant)
+	check("limits.budgets.per_subject", b.PerSubject)
+	patterns := make([]string, 0, len(b.Costs))
+	for p := range b.Costs {
+		patterns = append(patterns, p)
+	}
+	slices.Sort(patterns)
+	for _, p := range patterns {
+		f := fmt.Sprintf("limits.budgets.costs[%q]", p)
+		if p == "" {
+			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			add(f, "invalid glob: %v", err)
+		}
+		if c := b.Costs[p]; c < 0 || c > 1_000_000_000 {
+			add(f, "cost %d is out of range; use 0 (free) to 1000000000 units per call (default 1)", c)
+		}
+	}
+}
+
+func validateLoopGuard(g LoopGuard, add func(field, format string, args ...any)) {
+	switch n := g.N(); {
+	case n < 0 || n > 10_000:
+		add("limits.loop_guard.max_repeats", "%d is out of range; use 1 to 10000 identical calls per window, or 0 to turn the loop guard off", n)
+		return
+	case n == 0:
+		return
+	}
+	if g.Window < time.Millisecond || g.Window > 24*time.Hour {
+		add("limits.loop_guard.window", "%s is out of range; use a duration from 1ms to 24h, e.g. 1m", g.Window)
 	}
 }

@@ -17,6 +17,32 @@ func TestLimitDefaults(t *testing.T) {
 	eq(t, "per_tenant", [3]any{l.PerTenant.N(), l.PerTenant.Window, l.PerTenant.Burst}, [3]any{6000, time.Minute, 6000})
 	eq(t, "per_ip", [3]any{l.PerIP.N(), l.PerIP.Window, l.PerIP.Burst}, [3]any{1200, time.Minute, 1200})
 	eq(t, "max_keys", l.MaxKeys, 100_000)
+	eq(t, "budgets off", [2]bool{l.Budgets.PerTenant.Enabled(), l.Budgets.PerSubject.Enabled()}, [2]bool{false, false})
+	eq(t, "budget period", l.Budgets.PerSubject.Period, 24*time.Hour)
+	eq(t, "loop_guard", [2]any{l.LoopGuard.N(), l.LoopGuard.Window}, [2]any{5, time.Minute})
+}
+
+func TestBudgetsAndLoopGuardYAML(t *testing.T) {
+	t.Parallel()
+	p := writeConfig(t, `
+limits:
+  budgets:
+    per_tenant: { units: 1000 }
+    per_subject: { units: 50, period: 720h }
+    costs: { "notes__*": 2, "notes__free": 0 }
+  loop_guard: { max_repeats: 0 }
+`)
+	c, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Limits.Budgets
+	eq(t, "per_tenant", [2]any{b.PerTenant.Units, b.PerTenant.Period}, [2]any{int64(1000), 24 * time.Hour})
+	eq(t, "per_subject", [2]any{b.PerSubject.Units, b.PerSubject.Period}, [2]any{int64(50), 720 * time.Hour})
+	eq(t, "costs", b.Costs, map[string]int64{"notes__*": 2, "notes__free": 0})
+	if c.Limits.LoopGuard.Enabled() {
+		t.Error("max_repeats: 0 must turn the loop guard off")
+	}
 }
 
 func TestLimitYAMLZeroDisablesAndBurstFollowsRequests(t *testing.T) {
@@ -88,6 +114,13 @@ func TestValidateLimits(t *testing.T) {
 		}, `limits.per_tool["notes__["]`, "invalid glob"},
 		{"a trusted proxy that is not an address", func(l *Limits) { l.TrustedProxies = []string{"10.0.0.0/8", "proxy.internal"} }, "limits.trusted_proxies[1]", "not a CIDR or IP"},
 		{"max_keys out of range", func(l *Limits) { l.MaxKeys = -1 }, "limits.max_keys", "out of range"},
+		{"negative budget units", func(l *Limits) { l.Budgets.PerTenant.Units = -1 }, "limits.budgets.per_tenant.units", "0 to turn the budget off"},
+		{"a budget period beyond a year", func(l *Limits) { l.Budgets.PerSubject = Budget{Units: 10, Period: 9000 * time.Hour} }, "limits.budgets.per_subject.period", "1s to 8784h"},
+		{"a budget period of fractional seconds", func(l *Limits) { l.Budgets.PerSubject = Budget{Units: 10, Period: 1500 * time.Millisecond} }, "limits.budgets.per_subject.period", "whole seconds"},
+		{"a negative cost", func(l *Limits) { l.Budgets.Costs = map[string]int64{"notes__*": -1} }, `limits.budgets.costs["notes__*"]`, "0 (free)"},
+		{"a cost with a bad glob", func(l *Limits) { l.Budgets.Costs = map[string]int64{"notes__[": 1} }, `limits.budgets.costs["notes__["]`, "invalid glob"},
+		{"negative loop repeats", func(l *Limits) { l.LoopGuard.MaxRepeats = intp(-1) }, "limits.loop_guard.max_repeats", "0 to turn the loop guard off"},
+		{"a loop window beyond a day", func(l *Limits) { l.LoopGuard.Window = 25 * time.Hour }, "limits.loop_guard.window", "1ms to 24h"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

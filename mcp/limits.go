@@ -58,6 +58,10 @@ type Limits struct {
 	PerTool []ToolLimit
 	// TrustedProxies may name the client in X-Forwarded-For / Forwarded.
 	TrustedProxies []netip.Prefix
+	// Budgets are charged by authorized tools/call (nil: none).
+	Budgets *Budgets
+	// LoopGuard refuses identical tools/call repeated too often (nil: off).
+	LoopGuard *LoopGuard
 }
 
 // BuildLimits turns the limits section of a validated configuration into
@@ -95,6 +99,12 @@ func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
 			out.PerTool = append(out.PerTool, ToolLimit{Pattern: p, RateLimit: *rl})
 		}
 	}
+	if out.Budgets, err = buildBudgets(c, now); err != nil {
+		return out, err
+	}
+	if out.LoopGuard, err = buildLoopGuard(c, now); err != nil {
+		return out, err
+	}
 	for _, s := range c.TrustedProxies {
 		p, err := config.ParseTrustedProxy(s)
 		if err != nil {
@@ -106,34 +116,41 @@ func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
 }
 
 // toolLimit returns the per-tool limit of the most specific pattern that
-// matches tool: an exact name over any glob, then the longer literal prefix,
-// then the longer pattern.
+// matches tool (see mostSpecific).
 func (l *Limits) toolLimit(tool string) *RateLimit {
-	var best *ToolLimit
+	i := mostSpecific(len(l.PerTool), func(i int) string { return l.PerTool[i].Pattern }, tool)
+	if i < 0 {
+		return nil
+	}
+	return &l.PerTool[i].RateLimit
+}
+
+// mostSpecific returns the index of the most specific of n patterns that
+// matches tool (-1 when none does): an exact name over any glob, then the
+// longer literal prefix, then the longer pattern, then the smaller one.
+func mostSpecific(n int, pattern func(i int) string, tool string) int {
+	best, bestPattern := -1, ""
 	bestExact, bestPrefix := false, -1
-	for i := range l.PerTool {
-		tl := &l.PerTool[i]
-		exact := tl.Pattern == tool
+	for i := range n {
+		p := pattern(i)
+		exact := p == tool
 		if !exact {
-			if ok, _ := path.Match(tl.Pattern, tool); !ok {
+			if ok, _ := path.Match(p, tool); !ok {
 				continue
 			}
 		}
-		prefix := strings.IndexAny(tl.Pattern, `*?[\`)
+		prefix := strings.IndexAny(p, `*?[\`)
 		if prefix < 0 {
-			prefix = len(tl.Pattern)
+			prefix = len(p)
 		}
-		better := best == nil || (exact && !bestExact) ||
+		better := best < 0 || (exact && !bestExact) ||
 			(exact == bestExact && (prefix > bestPrefix || prefix == bestPrefix &&
-				(len(tl.Pattern) > len(best.Pattern) || len(tl.Pattern) == len(best.Pattern) && tl.Pattern < best.Pattern)))
+				(len(p) > len(bestPattern) || len(p) == len(bestPattern) && p < bestPattern)))
 		if better {
-			best, bestExact, bestPrefix = tl, exact, prefix
+			best, bestPattern, bestExact, bestPrefix = i, p, exact, prefix
 		}
 	}
-	if best == nil {
-		return nil
-	}
-	return &best.RateLimit
+	return best
 }
 
 // clientIP is the address the per-IP limit keys on: the peer, or — when
@@ -273,11 +290,7 @@ func (g *Gateway) toolLimited(ctx context.Context, w http.ResponseWriter, st *re
 // with decision "limited". A store that fails refuses (fail closed) with 503.
 func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, rl *RateLimit, res limit.Result, err error) bool {
 	if err != nil {
-		st.event.Rule = rl.Rule
-		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rl.Rule).Err(err).Msg("rate-limit store failed; refusing")
-		w.Header().Set("Retry-After", "1")
-		g.audit(st, audit.Error, "limit_unavailable", http.StatusServiceUnavailable)
-		writeRPCError(w, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
+		g.limitUnavailable(w, st, rid, rl.Rule, err)
 		return true
 	}
 	if res.Allowed {
@@ -302,6 +315,16 @@ func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, r
 			},
 		})
 	return true
+}
+
+// limitUnavailable refuses (fail closed) with 503 when a limit's store
+// failed.
+func (g *Gateway) limitUnavailable(w http.ResponseWriter, st *requestState, rid []byte, rule string, err error) {
+	st.event.Rule = rule
+	g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).Msg("limit store failed; refusing")
+	w.Header().Set("Retry-After", "1")
+	g.audit(st, audit.Error, "limit_unavailable", http.StatusServiceUnavailable)
+	writeRPCError(w, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

@@ -108,6 +108,15 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	if g.toolLimited(ctx, w, st, rid, id, name) {
 		return
 	}
+	// Limits that refuse first charge nothing: the loop guard counts only
+	// calls the rate limits let through, and the budgets only calls the
+	// loop guard let through.
+	if g.loopGuarded(ctx, w, st, rid, id, name, act.Arguments) {
+		return
+	}
+	if g.budgetSpent(ctx, w, st, rid, id, name) {
+		return
+	}
 	params, err := p.Encode(original)
 	if err != nil {
 		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))

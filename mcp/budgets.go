@@ -1,0 +1,254 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/limit"
+)
+
+// Reason codes of budget and loop-guard refusals.
+const (
+	reasonBudgetExhausted = "budget_exhausted"
+	reasonLoopDetected    = "loop_detected"
+)
+
+// Budget is one configured budget (per tenant or per subject).
+type Budget struct {
+	// Scope is tenant or subject.
+	Scope string
+	// Rule names the configuration entry, e.g. limits.budgets.per_tenant.
+	Rule   string
+	Budget limit.Budget
+	Store  limit.BudgetStore
+}
+
+// ToolCost is the cost of the tools Pattern matches.
+type ToolCost struct {
+	Pattern string
+	Units   int64
+}
+
+// Budgets are the budgets tools/call is charged against; a nil budget is
+// off.
+type Budgets struct {
+	PerTenant, PerSubject *Budget
+	// Costs: the most specific matching pattern decides; default 1.
+	Costs []ToolCost
+}
+
+// LoopGuard refuses a subject's identical tools/call (same tool, same
+// canonical arguments) beyond Repeat.
+type LoopGuard struct {
+	Repeat limit.Repeat
+	Store  limit.RepeatStore
+}
+
+// buildBudgets builds the budgets with in-memory stores (nil when none is
+// enabled).
+func buildBudgets(c config.Limits, now func() time.Time) (*Budgets, error) {
+	cb := c.Budgets
+	if !cb.PerTenant.Enabled() && !cb.PerSubject.Enabled() {
+		return nil, nil
+	}
+	out := &Budgets{}
+	mk := func(scope, rule string, b config.Budget) (*Budget, error) {
+		if !b.Enabled() {
+			return nil, nil
+		}
+		lb := limit.Budget{Units: b.Units, Period: b.Period}
+		if err := lb.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", rule, err)
+		}
+		st := limit.NewBudgetMemory(limit.BudgetMemoryOptions{MaxKeys: c.MaxKeys, Now: now})
+		return &Budget{Scope: scope, Rule: rule, Budget: lb, Store: st}, nil
+	}
+	var err error
+	if out.PerTenant, err = mk(ScopeTenant, "limits.budgets.per_tenant", cb.PerTenant); err != nil {
+		return nil, err
+	}
+	if out.PerSubject, err = mk(ScopeSubject, "limits.budgets.per_subject", cb.PerSubject); err != nil {
+		return nil, err
+	}
+	for p, u := range cb.Costs {
+		out.Costs = append(out.Costs, ToolCost{Pattern: p, Units: u})
+	}
+	return out, nil
+}
+
+// buildLoopGuard builds the loop guard with an in-memory store (nil when
+// off).
+func buildLoopGuard(c config.Limits, now func() time.Time) (*LoopGuard, error) {
+	if !c.LoopGuard.Enabled() {
+		return nil, nil
+	}
+	r := limit.Repeat{Max: c.LoopGuard.N(), Window: c.LoopGuard.Window}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("limits.loop_guard: %w", err)
+	}
+	return &LoopGuard{Repeat: r, Store: limit.NewRepeatMemory(limit.BudgetMemoryOptions{MaxKeys: c.MaxKeys, Now: now})}, nil
+}
+
+// Cost returns what a tools/call of tool costs: the units of the most
+// specific matching pattern, else 1.
+func (b *Budgets) Cost(tool string) int64 {
+	i := mostSpecific(len(b.Costs), func(i int) string { return b.Costs[i].Pattern }, tool)
+	if i < 0 {
+		return 1
+	}
+	return b.Costs[i].Units
+}
+
+// loopKey identifies a call for the loop guard: subject, tool and a hash of
+// the canonical JSON of the arguments (object keys sorted, insignificant
+// whitespace dropped; numbers kept as written).
+func loopKey(subject, tool string, args json.RawMessage) string {
+	h := sha256.New()
+	canon := canonicalJSON(args)
+	h.Write(canon)
+	var sum [sha256.Size]byte
+	return subject + "\x00" + tool + "\x00" + string(h.Sum(sum[:0])[:16])
+}
+
+// canonicalJSON re-encodes v with sorted keys; input that does not parse is
+// returned as it is (it then only matches itself byte for byte).
+func canonicalJSON(v json.RawMessage) []byte {
+	if len(bytes.TrimSpace(v)) == 0 {
+		return []byte("null")
+	}
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber()
+	var x any
+	if d.Decode(&x) != nil {
+		return v
+	}
+	out, err := json.Marshal(x)
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// loopGuarded applies the loop guard to an authorized tools/call and
+// reports whether it refused it.
+func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string, args json.RawMessage) bool {
+	lg := g.o.Limits.LoopGuard
+	if lg == nil {
+		return false
+	}
+	const rule = "limits.loop_guard"
+	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, args), lg.Repeat)
+	if err != nil {
+		g.limitUnavailable(w, st, rid, rule, err)
+		return true
+	}
+	if res.Allowed {
+		return false
+	}
+	st.event.Rule = rule
+	retry := ceilSeconds(res.RetryAfter)
+	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
+	g.audit(st, audit.Limited, reasonLoopDetected, http.StatusTooManyRequests)
+	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+		fmt.Sprintf("loop detected: the same call (%s with the same arguments) was made %d times in %s; change the arguments or wait %d s",
+			tool, res.Count, shortDuration(lg.Repeat.Window), retry),
+		map[string]any{
+			"reason":     reasonLoopDetected,
+			"scope":      ScopeSubject,
+			"retryAfter": retry,
+			"limit": map[string]any{
+				"rule": rule, "max_repeats": lg.Repeat.Max, "window": shortDuration(lg.Repeat.Window),
+			},
+		})
+	return true
+}
+
+// budgetSpent charges an authorized tools/call its cost against the
+// tenant's and the subject's budgets and reports whether it refused the
+// call. The charge is all or nothing: when the subject's budget refuses,
+// the tenant's charge is refunded.
+func (g *Gateway) budgetSpent(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
+	bs := g.o.Limits.Budgets
+	if bs == nil {
+		return false
+	}
+	cost := bs.Cost(tool)
+	if cost <= 0 {
+		return false
+	}
+	var charged *Budget
+	var chargedKey string
+	for _, b := range []*Budget{bs.PerTenant, bs.PerSubject} {
+		key := id.Subject
+		if b == bs.PerTenant {
+			key = id.Tenant
+		}
+		if b == nil || key == "" {
+			continue
+		}
+		res, err := b.Store.Spend(ctx, key, b.Budget, cost)
+		if err == nil && res.Allowed {
+			charged, chargedKey = b, key
+			continue
+		}
+		if charged != nil {
+			if rerr := charged.Store.Refund(ctx, chargedKey, charged.Budget, cost); rerr != nil {
+				g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", charged.Rule).Err(rerr).Msg("budget refund failed")
+			}
+		}
+		if err != nil {
+			g.limitUnavailable(w, st, rid, b.Rule, err)
+			return true
+		}
+		g.budgetRefused(w, st, rid, b, res, tool, cost)
+		return true
+	}
+	return false
+}
+
+// budgetRefused renders a budget refusal: 429 with Retry-After (when the
+// period resets), JSON-RPC -32029 with data {reason, scope, remaining,
+// reset_after, retryAfter, cost, limit}, and an audit line.
+func (g *Gateway) budgetRefused(w http.ResponseWriter, st *requestState, rid []byte, b *Budget, res limit.BudgetResult, tool string, cost int64) {
+	st.event.Rule = b.Rule
+	reset := ceilSeconds(res.ResetAfter)
+	h := w.Header()
+	h.Set("Retry-After", strconv.FormatInt(reset, 10))
+	g.audit(st, audit.Limited, reasonBudgetExhausted, http.StatusTooManyRequests)
+	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+		fmt.Sprintf("budget exhausted (%s): %s costs %d units and %d of %d remain this period; the budget resets in %d s",
+			b.Scope, tool, cost, res.Remaining, res.Limit, reset),
+		map[string]any{
+			"reason":      reasonBudgetExhausted,
+			"scope":       b.Scope,
+			"remaining":   res.Remaining,
+			"reset_after": reset,
+			"retryAfter":  reset,
+			"cost":        cost,
+			"limit": map[string]any{
+				"rule": b.Rule, "units": b.Budget.Units, "period": shortDuration(b.Budget.Period),
+			},
+		})
+}
+
+// shortDuration writes d without trailing zero units: 1m, 24h, 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
