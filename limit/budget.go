@@ -3,8 +3,6 @@ package limit
 import (
 	"context"
 	"errors"
-	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -78,10 +76,8 @@ type BudgetMemoryOptions struct {
 
 // BudgetMemory is the embedded BudgetStore (per replica).
 type BudgetMemory struct {
-	now      func() time.Time
-	seed     maphash.Seed
-	shardMax int
-	shards   [shardCount]budgetShard
+	now    func() time.Time
+	shards shards[spent]
 }
 
 type spent struct {
@@ -89,28 +85,15 @@ type spent struct {
 	used       int64
 }
 
-type budgetShard struct {
-	mu      sync.Mutex
-	m       map[string]spent
-	sweepAt int
-	evicted uint64
-}
-
 var _ BudgetStore = (*BudgetMemory)(nil)
 
 // NewBudgetMemory returns an empty in-memory budget store.
 func NewBudgetMemory(o BudgetMemoryOptions) *BudgetMemory {
-	if o.MaxKeys <= 0 {
-		o.MaxKeys = DefaultMaxKeys
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &BudgetMemory{now: o.Now, seed: maphash.MakeSeed(), shardMax: max(1, (o.MaxKeys+shardCount-1)/shardCount)}
-	for i := range m.shards {
-		m.shards[i].m = make(map[string]spent)
-		m.shards[i].sweepAt = min(minSweep, m.shardMax)
-	}
+	m := &BudgetMemory{now: o.Now}
+	m.shards.init(o.MaxKeys)
 	return m
 }
 
@@ -122,7 +105,7 @@ func (m *BudgetMemory) Spend(_ context.Context, key string, b Budget, cost int64
 	}
 	now := m.now().UnixNano()
 	start, end := b.window(now)
-	s := &m.shards[maphash.String(m.seed, key)%shardCount]
+	s := m.shards.of(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, held := s.m[key]
@@ -137,8 +120,9 @@ func (m *BudgetMemory) Spend(_ context.Context, key string, b Budget, cost int64
 	res.Allowed = true
 	if cost > 0 {
 		cur.used += cost
-		if !held && len(s.m) >= s.sweepAt {
-			s.sweep(now, m.shardMax)
+		if !held {
+			// Keys of past periods go first.
+			m.shards.makeRoom(s, func(v spent) bool { return v.end <= now })
 		}
 		s.m[key] = cur
 	}
@@ -153,7 +137,7 @@ func (m *BudgetMemory) Refund(_ context.Context, key string, b Budget, cost int6
 		return err
 	}
 	start, _ := b.window(m.now().UnixNano())
-	s := &m.shards[maphash.String(m.seed, key)%shardCount]
+	s := m.shards.of(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.m[key]; ok && cur.start == start && cost > 0 {
@@ -163,36 +147,5 @@ func (m *BudgetMemory) Refund(_ context.Context, key string, b Budget, cost int6
 	return nil
 }
 
-// sweep drops keys whose period has ended and, at the bound, arbitrary
-// keys down to 90 % of it.
-func (s *budgetShard) sweep(now int64, bound int) {
-	for k, v := range s.m {
-		if v.end <= now {
-			delete(s.m, k)
-		}
-	}
-	if len(s.m) >= bound {
-		target := bound * 9 / 10
-		for k := range s.m {
-			if len(s.m) <= target {
-				break
-			}
-			delete(s.m, k)
-			s.evicted++
-		}
-	}
-	s.sweepAt = min(max(2*len(s.m), minSweep), bound)
-}
-
 // Stats returns the store's occupancy.
-func (m *BudgetMemory) Stats() Stats {
-	var st Stats
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		st.Keys += len(s.m)
-		st.Evicted += s.evicted
-		s.mu.Unlock()
-	}
-	return st
-}
+func (m *BudgetMemory) Stats() Stats { return m.shards.stats() }

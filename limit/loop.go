@@ -3,8 +3,6 @@ package limit
 import (
 	"context"
 	"errors"
-	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -56,10 +54,8 @@ type RepeatStore interface {
 // grows, and a shard never holds more than its share of MaxKeys (beyond it,
 // arbitrary keys are forgotten).
 type RepeatMemory struct {
-	now      func() time.Time
-	seed     maphash.Seed
-	shardMax int
-	shards   [shardCount]repeatShard
+	now    func() time.Time
+	shards shards[*calls]
 }
 
 // calls is a key's log: the times of its last calls, oldest first.
@@ -67,30 +63,16 @@ type calls struct {
 	at []int64
 }
 
-type repeatShard struct {
-	mu      sync.Mutex
-	m       map[string]*calls
-	sweepAt int
-	evicted uint64
-	window  int64 // of the last Record, for sweeping
-}
-
 var _ RepeatStore = (*RepeatMemory)(nil)
 
 // NewRepeatMemory returns an empty in-memory loop-guard store; o is read as
 // for the budget store.
 func NewRepeatMemory(o BudgetMemoryOptions) *RepeatMemory {
-	if o.MaxKeys <= 0 {
-		o.MaxKeys = DefaultMaxKeys
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &RepeatMemory{now: o.Now, seed: maphash.MakeSeed(), shardMax: max(1, (o.MaxKeys+shardCount-1)/shardCount)}
-	for i := range m.shards {
-		m.shards[i].m = make(map[string]*calls)
-		m.shards[i].sweepAt = min(minSweep, m.shardMax)
-	}
+	m := &RepeatMemory{now: o.Now}
+	m.shards.init(o.MaxKeys)
 	return m
 }
 
@@ -101,15 +83,13 @@ func (m *RepeatMemory) Record(_ context.Context, key string, r Repeat) (RepeatRe
 	}
 	now := m.now().UnixNano()
 	w := int64(r.Window)
-	s := &m.shards[maphash.String(m.seed, key)%shardCount]
+	s := m.shards.of(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.window = w
 	c, held := s.m[key]
 	if !held {
-		if len(s.m) >= s.sweepAt {
-			s.sweep(now, m.shardMax)
-		}
+		// Keys whose newest call has left the window go first.
+		m.shards.makeRoom(s, func(c *calls) bool { return len(c.at) == 0 || c.at[len(c.at)-1] <= now-w })
 		c = &calls{at: make([]int64, 0, min(r.Max, 16))}
 		s.m[key] = c
 	}
@@ -127,36 +107,5 @@ func (m *RepeatMemory) Record(_ context.Context, key string, r Repeat) (RepeatRe
 	return RepeatResult{Allowed: true, Count: len(c.at)}, nil
 }
 
-// sweep drops keys whose newest call has left the window and, at the
-// bound, arbitrary keys down to 90 % of it.
-func (s *repeatShard) sweep(now int64, bound int) {
-	for k, c := range s.m {
-		if len(c.at) == 0 || c.at[len(c.at)-1] <= now-s.window {
-			delete(s.m, k)
-		}
-	}
-	if len(s.m) >= bound {
-		target := bound * 9 / 10
-		for k := range s.m {
-			if len(s.m) <= target {
-				break
-			}
-			delete(s.m, k)
-			s.evicted++
-		}
-	}
-	s.sweepAt = min(max(2*len(s.m), minSweep), bound)
-}
-
 // Stats returns the store's occupancy.
-func (m *RepeatMemory) Stats() Stats {
-	var st Stats
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		st.Keys += len(s.m)
-		st.Evicted += s.evicted
-		s.mu.Unlock()
-	}
-	return st
-}
+func (m *RepeatMemory) Stats() Stats { return m.shards.stats() }

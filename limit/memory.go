@@ -2,8 +2,6 @@ package limit
 
 import (
 	"context"
-	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -29,34 +27,19 @@ type MemoryOptions struct {
 // Memory is the embedded Store: state lives in this process only, so with
 // several replicas each enforces its own limit.
 type Memory struct {
-	now      func() time.Time
-	seed     maphash.Seed
-	shardMax int
-	shards   [shardCount]shard
-}
-
-type shard struct {
-	mu      sync.Mutex
-	tats    map[string]int64
-	sweepAt int
-	evicted uint64
+	now    func() time.Time
+	shards shards[int64] // key -> theoretical arrival time (GCRA)
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory store.
 func NewMemory(o MemoryOptions) *Memory {
-	if o.MaxKeys <= 0 {
-		o.MaxKeys = DefaultMaxKeys
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &Memory{now: o.Now, seed: maphash.MakeSeed(), shardMax: max(1, (o.MaxKeys+shardCount-1)/shardCount)}
-	for i := range m.shards {
-		m.shards[i].tats = make(map[string]int64)
-		m.shards[i].sweepAt = min(minSweep, m.shardMax)
-	}
+	m := &Memory{now: o.Now}
+	m.shards.init(o.MaxKeys)
 	return m
 }
 
@@ -66,41 +49,20 @@ func (m *Memory) Apply(_ context.Context, key string, r Rate, cost int) (Result,
 		return Result{}, err
 	}
 	now := m.now().UnixNano()
-	s := &m.shards[maphash.String(m.seed, key)%shardCount]
+	s := m.shards.of(key)
 	s.mu.Lock()
-	tat, held := s.tats[key]
+	tat, held := s.m[key]
 	res, newTAT, store := step(tat, now, r, cost)
 	if store {
-		if !held && len(s.tats) >= s.sweepAt {
-			s.sweep(now, m.shardMax)
+		if !held {
+			// Idle keys (TAT passed: a full bucket, the same as absent)
+			// go first.
+			m.shards.makeRoom(s, func(tat int64) bool { return tat <= now })
 		}
-		s.tats[key] = newTAT
+		s.m[key] = newTAT
 	}
 	s.mu.Unlock()
 	return res, nil
-}
-
-// sweep drops idle keys (TAT passed: a full bucket, the same as absent)
-// and, when the shard is still at its bound, arbitrary keys down to 90 % of
-// it. The next sweep runs when the shard has doubled (at most at the
-// bound), so sweeping costs O(1) per insert amortized.
-func (s *shard) sweep(now int64, bound int) {
-	for k, tat := range s.tats {
-		if tat <= now {
-			delete(s.tats, k)
-		}
-	}
-	if len(s.tats) >= bound {
-		target := bound * 9 / 10
-		for k := range s.tats {
-			if len(s.tats) <= target {
-				break
-			}
-			delete(s.tats, k)
-			s.evicted++
-		}
-	}
-	s.sweepAt = min(max(2*len(s.tats), minSweep), bound)
 }
 
 // Stats describes a Memory store's occupancy.
@@ -112,14 +74,4 @@ type Stats struct {
 }
 
 // Stats returns the store's occupancy.
-func (m *Memory) Stats() Stats {
-	var st Stats
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		st.Keys += len(s.tats)
-		st.Evicted += s.evicted
-		s.mu.Unlock()
-	}
-	return st
-}
+func (m *Memory) Stats() Stats { return m.shards.stats() }
