@@ -228,22 +228,7 @@ func validateLimits(l *Limits, add func(field, format string, args ...any)) {
 	check("limits.per_subject", l.PerSubject, true)
 	check("limits.per_tenant", l.PerTenant, true)
 	check("limits.per_ip", l.PerIP, true)
-	patterns := make([]string, 0, len(l.PerTool))
-	for p := range l.PerTool {
-		patterns = append(patterns, p)
-	}
-	slices.Sort(patterns)
-	for _, p := range patterns {
-		f := fmt.Sprintf("limits.per_tool[%q]", p)
-		if p == "" {
-			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
-			continue
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			add(f, "invalid glob: %v", err)
-		}
-		check(f, l.PerTool[p], false)
-	}
+	eachToolPattern("limits.per_tool", l.PerTool, add, func(f string, r Rate) { check(f, r, false) })
 	for i, s := range l.TrustedProxies {
 		if _, err := ParseTrustedProxy(s); err != nil {
 			add(fmt.Sprintf("limits.trusted_proxies[%d]", i), "%q is not a CIDR or IP address; write e.g. 10.0.0.0/8 or 192.0.2.10", s)
@@ -271,24 +256,11 @@ func validateBudgets(b *Budgets, add func(field, format string, args ...any)) {
 	}
 	check("limits.budgets.per_tenant", b.PerTenant)
 	check("limits.budgets.per_subject", b.PerSubject)
-	patterns := make([]string, 0, len(b.Costs))
-	for p := range b.Costs {
-		patterns = append(patterns, p)
-	}
-	slices.Sort(patterns)
-	for _, p := range patterns {
-		f := fmt.Sprintf("limits.budgets.costs[%q]", p)
-		if p == "" {
-			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
-			continue
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			add(f, "invalid glob: %v", err)
-		}
-		if c := b.Costs[p]; c < 0 || c > 1_000_000_000 {
+	eachToolPattern("limits.budgets.costs", b.Costs, add, func(f string, c int64) {
+		if c < 0 || c > 1_000_000_000 {
 			add(f, "cost %d is out of range; use 0 (free) to 1000000000 units per call (default 1)", c)
 		}
-	}
+	})
 }
 
 func validateLoopGuard(g LoopGuard, add func(field, format string, args ...any)) {
@@ -301,5 +273,27 @@ func validateLoopGuard(g LoopGuard, add func(field, format string, args ...any))
 	}
 	if g.Window < time.Millisecond || g.Window > 24*time.Hour {
 		add("limits.loop_guard.window", "%s is out of range; use a duration from 1ms to 24h, e.g. 1m", g.Window)
+	}
+}
+
+// eachToolPattern checks every tool-name pattern of m (sorted, so problems
+// come out in a stable order) and hands the usable ones to fn with their
+// field path.
+func eachToolPattern[V any](field string, m map[string]V, add func(field, format string, args ...any), fn func(f string, v V)) {
+	patterns := make([]string, 0, len(m))
+	for p := range m {
+		patterns = append(patterns, p)
+	}
+	slices.Sort(patterns)
+	for _, p := range patterns {
+		f := fmt.Sprintf("%s[%q]", field, p)
+		if p == "" {
+			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			add(f, "invalid glob: %v", err)
+		}
+		fn(f, m[p])
 	}
 }
