@@ -41,6 +41,8 @@ type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	// Limits configures rate limits (limits.go).
 	Limits Limits `yaml:"limits"`
+	// Admin configures the operator endpoints under /admin/.
+	Admin Admin `yaml:"admin"`
 	// Server holds HTTP-level settings.
 	Server Server `yaml:"server"`
 	// Log configures logging and the audit stream.
@@ -531,4 +533,11 @@ func defaultPublicHost(listen string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Admin configures the operator endpoints (/admin/usage).
+type Admin struct {
+	// Scope a verified token must carry to use them; empty turns them off
+	// (404).
+	Scope string `yaml:"scope"`
 }

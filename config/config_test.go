@@ -168,11 +168,12 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Upstreams:       []Upstream{{Name: "a", Prefix: &f, Timeout: 2 * time.Second, MCP: &MCPUpstream{URL: "http://a/mcp"}}},
 		Server:          Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour},
 		Log:             Log{Level: "debug", Audit: &f},
-		Limits: Limits{Store: "memory", PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
+		Limits: Limits{Store: "redis://127.0.0.1:6379", OnStoreError: FailOpen, StoreTimeout: time.Second, PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
 			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
 			PerTool: map[string]Rate{"a__x": {Requests: &seven, Window: time.Minute, Burst: 1}}, MaxKeys: 10,
 			Budgets:   Budgets{PerTenant: Budget{Units: 7, Period: time.Hour}, PerSubject: Budget{Period: 720 * time.Hour}, Costs: map[string]int64{"a__*": 0}},
-			LoopGuard: LoopGuard{MaxRepeats: &zero, Window: time.Second}},
+			LoopGuard: LoopGuard{MaxRepeats: &zero, Window: time.Second, PerTool: map[string]LoopRule{"a__*": {MaxRepeats: &seven, Window: time.Hour}}}},
+		Admin: Admin{Scope: "ops"},
 	}
 	want := c
 	want.PublicURL = "https://gw.example.com" // the trailing slash is trimmed

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -13,8 +14,19 @@ import (
 // Limits configures rate limiting. Each limit allows Burst requests at once
 // and then Requests per Window, smoothly (GCRA: no window edges).
 type Limits struct {
-	// Store keeps the counters: "memory" (the default; per replica).
+	// Store keeps the counters of rate limits, budgets and the loop guard,
+	// and the list of ended sessions: "memory" (the default; each replica
+	// keeps its own) or a Redis URL, redis://[user:password@]host:port[/db]
+	// or rediss:// (TLS), shared by every replica pointed at it
+	// (GATEWAYSTACK_LIMITS_STORE).
 	Store string `yaml:"store"`
+	// OnStoreError is what a request gets when a shared store cannot be
+	// reached: fail_closed (the default: refused with 503) or fail_open
+	// (allowed, uncounted, and logged).
+	OnStoreError string `yaml:"on_store_error"`
+	// StoreTimeout bounds each store command, connecting included (default
+	// 250ms).
+	StoreTimeout time.Duration `yaml:"store_timeout"`
 	// PerSubject limits each verified subject on every MCP request (default
 	// 600 per minute; RATE_LIMIT_MAX / RATE_LIMIT_WINDOW_MS).
 	PerSubject Rate `yaml:"per_subject"`
@@ -74,10 +86,40 @@ type LoopGuard struct {
 	MaxRepeats *int `yaml:"max_repeats"`
 	// Window is the sliding window (default 1m).
 	Window time.Duration `yaml:"window"`
+	// PerTool overrides MaxRepeats and Window for the tools a pattern
+	// matches (the most specific pattern decides); max_repeats 0 exempts
+	// them.
+	PerTool map[string]LoopRule `yaml:"per_tool"`
 }
 
-// Enabled reports whether the loop guard is on.
-func (l LoopGuard) Enabled() bool { return l.MaxRepeats != nil && *l.MaxRepeats > 0 }
+// LoopRule is a per-tool loop-guard setting.
+type LoopRule struct {
+	// MaxRepeats identical calls pass within Window; required (0 exempts).
+	MaxRepeats *int `yaml:"max_repeats"`
+	// Window defaults to the guard's window.
+	Window time.Duration `yaml:"window"`
+}
+
+// N returns MaxRepeats (0 when unset).
+func (l LoopRule) N() int {
+	if l.MaxRepeats == nil {
+		return 0
+	}
+	return *l.MaxRepeats
+}
+
+// Enabled reports whether the loop guard is on for some tool.
+func (l LoopGuard) Enabled() bool {
+	if l.MaxRepeats != nil && *l.MaxRepeats > 0 {
+		return true
+	}
+	for _, r := range l.PerTool {
+		if r.N() > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // N returns MaxRepeats (0 when unset).
 func (l LoopGuard) N() int {
@@ -122,7 +164,20 @@ const (
 	DefaultBudgetPeriod = 24 * time.Hour
 	// MaxBudgetPeriod bounds a budget's period (a year).
 	MaxBudgetPeriod = 366 * 24 * time.Hour
+	// DefaultStoreTimeout bounds each shared-store command.
+	DefaultStoreTimeout = 250 * time.Millisecond
 )
+
+// Failure modes of limits.on_store_error.
+const (
+	FailClosed = "fail_closed"
+	FailOpen   = "fail_open"
+)
+
+// RedisStore reports whether the store is a Redis URL.
+func (l Limits) RedisStore() bool {
+	return strings.HasPrefix(l.Store, "redis://") || strings.HasPrefix(l.Store, "rediss://")
+}
 
 func (r *Rate) setDefaults(requests int) {
 	if r.Requests == nil {
@@ -139,6 +194,12 @@ func (r *Rate) setDefaults(requests int) {
 func (l *Limits) setDefaults() {
 	if l.Store == "" {
 		l.Store = "memory"
+	}
+	if l.OnStoreError == "" {
+		l.OnStoreError = FailClosed
+	}
+	if l.StoreTimeout == 0 {
+		l.StoreTimeout = DefaultStoreTimeout
 	}
 	l.PerSubject.setDefaults(DefaultPerSubject)
 	l.PerTenant.setDefaults(DefaultPerTenant)
@@ -162,6 +223,12 @@ func (l *Limits) setDefaults() {
 	if l.LoopGuard.Window == 0 {
 		l.LoopGuard.Window = DefaultLoopWindow
 	}
+	for p, r := range l.LoopGuard.PerTool {
+		if r.Window == 0 {
+			r.Window = l.LoopGuard.Window
+		}
+		l.LoopGuard.PerTool[p] = r
+	}
 }
 
 // applyLimitsEnv maps the original project's RATE_LIMIT_MAX (requests, 0
@@ -176,6 +243,9 @@ func (c *Config) applyLimitsEnv(getenv func(string) string) error {
 		c.Limits.PerSubject.Requests = &n
 		c.Limits.PerSubject.Burst = 0 // follows the new maximum
 	}
+	if v := strings.TrimSpace(getenv("GATEWAYSTACK_LIMITS_STORE")); v != "" {
+		c.Limits.Store = v
+	}
 	if v := strings.TrimSpace(getenv("RATE_LIMIT_WINDOW_MS")); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || ms <= 0 {
@@ -184,6 +254,21 @@ func (c *Config) applyLimitsEnv(getenv func(string) string) error {
 		c.Limits.PerSubject.Window = time.Duration(ms) * time.Millisecond
 	}
 	return nil
+}
+
+// redactedURL quotes a store setting with any password in it replaced, so
+// that a problem report never shows a credential.
+func redactedURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return strconv.Quote(u.String())
+		}
+	}
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		return strconv.Quote("…" + s[i:])
+	}
+	return strconv.Quote(s)
 }
 
 // ParseTrustedProxy reads one limits.trusted_proxies entry: a CIDR or a
@@ -202,8 +287,20 @@ func ParseTrustedProxy(s string) (netip.Prefix, error) {
 }
 
 func validateLimits(l *Limits, add func(field, format string, args ...any)) {
-	if l.Store != "memory" {
-		add("limits.store", "%q is not supported in this version; use memory (each replica then enforces its own limits)", l.Store)
+	switch {
+	case l.Store == "memory":
+	case l.RedisStore():
+		if u, err := url.Parse(l.Store); err != nil || u.Host == "" {
+			add("limits.store", "%s is not a usable Redis URL; write redis://host:6379/0 (or rediss:// for TLS)", redactedURL(l.Store))
+		}
+	default:
+		add("limits.store", "%s is not a store; use memory (each replica keeps its own counters) or a Redis URL like redis://127.0.0.1:6379/0 (shared by all replicas)", redactedURL(l.Store))
+	}
+	if l.OnStoreError != FailClosed && l.OnStoreError != FailOpen {
+		add("limits.on_store_error", "%q is not a failure mode; use fail_closed (refuse while the store is unreachable) or fail_open (allow, uncounted)", l.OnStoreError)
+	}
+	if l.StoreTimeout < time.Millisecond || l.StoreTimeout > 10*time.Second {
+		add("limits.store_timeout", "%s is out of range; use a duration from 1ms to 10s, e.g. 250ms", l.StoreTimeout)
 	}
 	check := func(f string, r Rate, optional bool) {
 		switch n := r.N(); {
@@ -264,16 +361,25 @@ func validateBudgets(b *Budgets, add func(field, format string, args ...any)) {
 }
 
 func validateLoopGuard(g LoopGuard, add func(field, format string, args ...any)) {
-	switch n := g.N(); {
-	case n < 0 || n > 10_000:
-		add("limits.loop_guard.max_repeats", "%d is out of range; use 1 to 10000 identical calls per window, or 0 to turn the loop guard off", n)
-		return
-	case n == 0:
-		return
+	check := func(f string, n int, set bool, window time.Duration) {
+		switch {
+		case !set:
+			add(f+".max_repeats", "required; set how many identical calls pass per window, e.g. 10 (0 exempts the tools)")
+			return
+		case n < 0 || n > 10_000:
+			add(f+".max_repeats", "%d is out of range; use 1 to 10000 identical calls per window, or 0 to turn the loop guard off", n)
+			return
+		case n == 0:
+			return
+		}
+		if window < time.Millisecond || window > 24*time.Hour {
+			add(f+".window", "%s is out of range; use a duration from 1ms to 24h, e.g. 1m", window)
+		}
 	}
-	if g.Window < time.Millisecond || g.Window > 24*time.Hour {
-		add("limits.loop_guard.window", "%s is out of range; use a duration from 1ms to 24h, e.g. 1m", g.Window)
-	}
+	check("limits.loop_guard", g.N(), true, g.Window)
+	eachToolPattern("limits.loop_guard.per_tool", g.PerTool, add, func(f string, r LoopRule) {
+		check(f, r.N(), r.MaxRepeats != nil, r.Window)
+	})
 }
 
 // eachToolPattern checks every tool-name pattern of m (sorted, so problems

@@ -95,6 +95,34 @@ func TestRateLimitEnvironmentVariables(t *testing.T) {
 	}
 }
 
+func TestRedisStoreConfig(t *testing.T) {
+	t.Parallel()
+	p := writeConfig(t, "limits:\n  store: redis://:pw@127.0.0.1:6380/2\n  on_store_error: fail_open\n  store_timeout: 100ms\n  loop_guard:\n    per_tool:\n      \"a__*\": { max_repeats: 0 }\n")
+	c, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := valid()
+	full.Limits = c.Limits
+	if err := full.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Limits.RedisStore() || c.Limits.OnStoreError != FailOpen || c.Limits.StoreTimeout != 100*time.Millisecond {
+		t.Errorf("limits = %+v", c.Limits)
+	}
+	if r := c.Limits.LoopGuard.PerTool["a__*"]; r.N() != 0 || r.Window != DefaultLoopWindow {
+		t.Errorf("per-tool loop rule = %+v, want exempt with the guard's window", r)
+	}
+	c, err = Load(p, env(map[string]string{"GATEWAYSTACK_LIMITS_STORE": "memory"}))
+	if err != nil || c.Limits.Store != "memory" || c.Limits.OnStoreError != FailOpen {
+		t.Errorf("GATEWAYSTACK_LIMITS_STORE=memory: %+v, %v", c.Limits, err)
+	}
+	d, _ := Load("", env(nil))
+	if d.Limits.Store != "memory" || d.Limits.OnStoreError != FailClosed || d.Limits.StoreTimeout != DefaultStoreTimeout {
+		t.Errorf("defaults = %q %q %s", d.Limits.Store, d.Limits.OnStoreError, d.Limits.StoreTimeout)
+	}
+}
+
 func TestValidateLimits(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -103,7 +131,17 @@ func TestValidateLimits(t *testing.T) {
 		field  string
 		msg    string
 	}{
-		{"a redis store is not supported yet", func(l *Limits) { l.Store = "redis://127.0.0.1:6379/0" }, "limits.store", "use memory"},
+		{"an unknown store", func(l *Limits) { l.Store = "memcached://127.0.0.1:11211" }, "limits.store", "use memory"},
+		{"a redis URL without a host", func(l *Limits) { l.Store = "redis://" }, "limits.store", "redis://host:6379/0"},
+		{"a bad store URL never shows its password", func(l *Limits) { l.Store = "redis://u:s3cret@%zz" }, "limits.store", "not a usable Redis URL"},
+		{"an unknown failure mode", func(l *Limits) { l.OnStoreError = "retry" }, "limits.on_store_error", "fail_closed"},
+		{"a store timeout beyond 10s", func(l *Limits) { l.StoreTimeout = time.Minute }, "limits.store_timeout", "1ms to 10s"},
+		{"a per-tool loop rule without max_repeats", func(l *Limits) {
+			l.LoopGuard.PerTool = map[string]LoopRule{"notes__*": {Window: time.Minute}}
+		}, `limits.loop_guard.per_tool["notes__*"].max_repeats`, "required"},
+		{"a per-tool loop rule with a bad window", func(l *Limits) {
+			l.LoopGuard.PerTool = map[string]LoopRule{"notes__*": {MaxRepeats: intp(3), Window: 48 * time.Hour}}
+		}, `limits.loop_guard.per_tool["notes__*"].window`, "1ms to 24h"},
 		{"negative requests", func(l *Limits) { l.PerSubject.Requests = intp(-1) }, "limits.per_subject.requests", "0 to turn the limit off"},
 		{"a window beyond a day", func(l *Limits) { l.PerTenant.Window = 48 * time.Hour }, "limits.per_tenant.window", "1ms to 24h"},
 		{"a rate finer than a microsecond", func(l *Limits) { l.PerIP.Requests = intp(1_000_000); l.PerIP.Window = time.Millisecond }, "limits.per_ip", "finer than one per microsecond"},
@@ -134,6 +172,9 @@ func TestValidateLimits(t *testing.T) {
 			}
 			if ps[0].Field != tc.field || !strings.Contains(ps[0].Message, tc.msg) {
 				t.Fatalf("got %s, want %s: ...%s...", ps[0], tc.field, tc.msg)
+			}
+			if strings.Contains(ps[0].Message, "s3cret") {
+				t.Fatalf("the problem shows the password: %s", ps[0])
 			}
 		})
 	}

@@ -149,3 +149,49 @@ func (m *BudgetMemory) Refund(_ context.Context, key string, b Budget, cost int6
 
 // Stats returns the store's occupancy.
 func (m *BudgetMemory) Stats() Stats { return m.shards.stats() }
+
+// Usage is one key's spending in the current period.
+type Usage struct {
+	// Key is the tenant or subject.
+	Key string
+	BudgetResult
+}
+
+// BudgetLister is a BudgetStore that can list who has spent what in the
+// current period (for the admin usage endpoint).
+type BudgetLister interface {
+	// ListUsage returns up to maxKeys keys (0: all) that have spent
+	// something of b in the current period, in no particular order.
+	ListUsage(ctx context.Context, b Budget, maxKeys int) ([]Usage, error)
+}
+
+var _ BudgetLister = (*BudgetMemory)(nil)
+
+// ListUsage implements BudgetLister.
+func (m *BudgetMemory) ListUsage(_ context.Context, b Budget, maxKeys int) ([]Usage, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	now := m.now().UnixNano()
+	start, end := b.window(now)
+	var out []Usage
+	for i := range m.shards.s {
+		s := &m.shards.s[i]
+		s.mu.Lock()
+		for k, v := range s.m {
+			if v.start != start || v.used == 0 {
+				continue
+			}
+			out = append(out, Usage{Key: k, BudgetResult: BudgetResult{
+				Allowed: v.used < b.Units, Limit: b.Units, Used: v.used,
+				Remaining: max(b.Units-v.used, 0), ResetAfter: time.Duration(end - now),
+			}})
+			if maxKeys > 0 && len(out) >= maxKeys {
+				s.mu.Unlock()
+				return out, nil
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out, nil
+}

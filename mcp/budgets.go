@@ -48,15 +48,36 @@ type Budgets struct {
 }
 
 // LoopGuard refuses a subject's identical tools/call (same tool, same
-// canonical arguments) beyond Repeat.
+// canonical arguments) beyond its rule for the tool.
 type LoopGuard struct {
+	// Repeat is the rule of tools no per-tool pattern matches (Max 0: off).
 	Repeat limit.Repeat
-	Store  limit.RepeatStore
+	// PerTool: the most specific matching pattern decides.
+	PerTool []ToolRepeat
+	Store   limit.RepeatStore
 }
 
-// buildBudgets builds the budgets with in-memory stores (nil when none is
-// enabled).
-func buildBudgets(c config.Limits, now func() time.Time) (*Budgets, error) {
+// ToolRepeat is the loop-guard rule of the tools Pattern matches; Off
+// exempts them.
+type ToolRepeat struct {
+	Pattern string
+	Repeat  limit.Repeat
+	Off     bool
+}
+
+// rule returns the loop-guard rule for tool and its config path (ok false:
+// the tool is exempt).
+func (lg *LoopGuard) rule(tool string) (r limit.Repeat, name string, ok bool) {
+	i := mostSpecific(len(lg.PerTool), func(i int) string { return lg.PerTool[i].Pattern }, tool)
+	if i >= 0 {
+		t := lg.PerTool[i]
+		return t.Repeat, fmt.Sprintf("limits.loop_guard.per_tool[%q]", t.Pattern), !t.Off
+	}
+	return lg.Repeat, "limits.loop_guard", lg.Repeat.Max > 0
+}
+
+// buildBudgets builds the budgets (nil when none is enabled).
+func buildBudgets(c config.Limits, st stores) (*Budgets, error) {
 	cb := c.Budgets
 	if !cb.PerTenant.Enabled() && !cb.PerSubject.Enabled() {
 		return nil, nil
@@ -70,8 +91,7 @@ func buildBudgets(c config.Limits, now func() time.Time) (*Budgets, error) {
 		if err := lb.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", rule, err)
 		}
-		st := limit.NewBudgetMemory(limit.BudgetMemoryOptions{MaxKeys: c.MaxKeys, Now: now})
-		return &Budget{Scope: scope, Rule: rule, Budget: lb, Store: st}, nil
+		return &Budget{Scope: scope, Rule: rule, Budget: lb, Store: st.budget(rule)}, nil
 	}
 	var err error
 	if out.PerTenant, err = mk(ScopeTenant, "limits.budgets.per_tenant", cb.PerTenant); err != nil {
@@ -86,17 +106,29 @@ func buildBudgets(c config.Limits, now func() time.Time) (*Budgets, error) {
 	return out, nil
 }
 
-// buildLoopGuard builds the loop guard with an in-memory store (nil when
-// off).
-func buildLoopGuard(c config.Limits, now func() time.Time) (*LoopGuard, error) {
+// buildLoopGuard builds the loop guard (nil when off for every tool).
+func buildLoopGuard(c config.Limits, st stores) (*LoopGuard, error) {
 	if !c.LoopGuard.Enabled() {
 		return nil, nil
 	}
-	r := limit.Repeat{Max: c.LoopGuard.N(), Window: c.LoopGuard.Window}
-	if err := r.Validate(); err != nil {
-		return nil, fmt.Errorf("limits.loop_guard: %w", err)
+	lg := &LoopGuard{Store: st.repeat("limits.loop_guard")}
+	if n := c.LoopGuard.N(); n > 0 {
+		lg.Repeat = limit.Repeat{Max: n, Window: c.LoopGuard.Window}
+		if err := lg.Repeat.Validate(); err != nil {
+			return nil, fmt.Errorf("limits.loop_guard: %w", err)
+		}
 	}
-	return &LoopGuard{Repeat: r, Store: limit.NewRepeatMemory(limit.BudgetMemoryOptions{MaxKeys: c.MaxKeys, Now: now})}, nil
+	for p, r := range c.LoopGuard.PerTool {
+		t := ToolRepeat{Pattern: p, Off: r.N() == 0}
+		if !t.Off {
+			t.Repeat = limit.Repeat{Max: r.N(), Window: r.Window}
+			if err := t.Repeat.Validate(); err != nil {
+				return nil, fmt.Errorf("limits.loop_guard.per_tool[%q]: %w", p, err)
+			}
+		}
+		lg.PerTool = append(lg.PerTool, t)
+	}
+	return lg, nil
 }
 
 // Cost returns what a tools/call of tool costs: the units of the most
@@ -146,11 +178,13 @@ func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *re
 	if lg == nil {
 		return false
 	}
-	const rule = "limits.loop_guard"
-	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, args), lg.Repeat)
+	repeat, rule, on := lg.rule(tool)
+	if !on {
+		return false
+	}
+	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, args), repeat)
 	if err != nil {
-		g.limitUnavailable(w, st, rid, rule, err)
-		return true
+		return g.storeFailed(w, st, rid, rule, err)
 	}
 	if res.Allowed {
 		return false
@@ -161,13 +195,13 @@ func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *re
 	g.audit(st, audit.Limited, reasonLoopDetected, http.StatusTooManyRequests)
 	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
 		fmt.Sprintf("loop detected: the same call (%s with the same arguments) was made %d times in %s; change the arguments or wait %d s",
-			tool, res.Count, shortDuration(lg.Repeat.Window), retry),
+			tool, res.Count, shortDuration(repeat.Window), retry),
 		map[string]any{
 			"reason":     reasonLoopDetected,
 			"scope":      ScopeSubject,
 			"retryAfter": retry,
 			"limit": map[string]any{
-				"rule": rule, "max_repeats": lg.Repeat.Max, "window": shortDuration(lg.Repeat.Window),
+				"rule": rule, "max_repeats": repeat.Max, "window": shortDuration(repeat.Window),
 			},
 		})
 	return true
@@ -207,8 +241,11 @@ func (g *Gateway) budgetSpent(ctx context.Context, w http.ResponseWriter, st *re
 			}
 		}
 		if err != nil {
-			g.limitUnavailable(w, st, rid, b.Rule, err)
-			return true
+			if g.storeFailed(w, st, rid, b.Rule, err) {
+				return true
+			}
+			charged = nil // fail open: nothing more is charged
+			continue
 		}
 		g.budgetRefused(w, st, rid, b, res, tool, cost)
 		return true

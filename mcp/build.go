@@ -19,6 +19,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/limit"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -30,6 +31,7 @@ type Server struct {
 	Router   *upstream.Router
 	cfg      *config.Config
 	stop     context.CancelFunc // ends the upstream probes
+	shared   *limit.Redis       // the Redis limit store (nil: memory)
 }
 
 // BuildOptions are the process-level inputs of Build.
@@ -111,9 +113,27 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if cfg.Log.AuditEnabled() {
 		sink = audit.NewJSONSink(o.AuditWriter)
 	}
-	limits, err := BuildLimits(cfg.Limits, nil)
+	var shared *limit.Redis
+	if cfg.Limits.RedisStore() {
+		shared, err = limit.NewRedis(limit.RedisOptions{URL: cfg.Limits.Store, Timeout: cfg.Limits.StoreTimeout})
+		if err != nil {
+			_ = v.Close()
+			return nil, fmt.Errorf("limits.store: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := shared.Ping(pctx); err != nil {
+			// Not fatal: the failure mode applies until Redis answers.
+			o.Logger.Warn().Err(err).Str("on_store_error", cfg.Limits.OnStoreError).Msg("the Redis limit store does not answer yet")
+		}
+		cancel()
+		sessions.ShareRevocations(shared.Namespace("sessions:"), cfg.Limits.OnStoreError == config.FailOpen)
+	}
+	limits, err := BuildLimits(cfg.Limits, shared, nil)
 	if err != nil {
 		_ = v.Close()
+		if shared != nil {
+			_ = shared.Close()
+		}
 		return nil, err
 	}
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)
@@ -145,17 +165,24 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	})
 	if err != nil {
 		_ = v.Close()
+		if shared != nil {
+			_ = shared.Close()
+		}
 		return nil, fmt.Errorf("build gateway: %w", err)
 	}
 	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
 	router.Start(probes)
-	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop}, nil
+	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared}, nil
 }
 
-// Close releases the verifier's and upstreams' resources.
+// Close releases the verifier's, upstreams' and limit store's resources.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
-	return errors.Join(s.Gateway.Close(ctx), s.Router.Close(), s.Verifier.Close())
+	errs := []error{s.Gateway.Close(ctx), s.Router.Close(), s.Verifier.Close()}
+	if s.shared != nil {
+		errs = append(errs, s.shared.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Serve serves the gateway on ln until ctx is done, then shuts down

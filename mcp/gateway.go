@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
@@ -93,6 +94,9 @@ type Gateway struct {
 	subs          subscriptions
 	inflight      inflight
 	clientAnswers clientAnswers
+
+	// failOpenLogged is when a fail-open pass was last logged (unix ns).
+	failOpenLogged atomic.Int64
 }
 
 // New builds the gateway and wires its pipeline.
@@ -191,13 +195,51 @@ func (g *Gateway) routes() (http.Handler, error) {
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"ok":         true,
-		"version":    g.o.Version,
-		"upstreams":  g.o.Router.Names(),
-		"jwks_ready": g.ready(),
-		"resource":   g.o.Resource,
-		"upstream":   g.o.Router.Health(),
+		"ok":           true,
+		"version":      g.o.Version,
+		"upstreams":    g.o.Router.Names(),
+		"jwks_ready":   g.ready(),
+		"resource":     g.o.Resource,
+		"upstream":     g.o.Router.Health(),
+		"limits_store": g.storeHealth(),
 	})
+}
+
+// StoreHealth is the state of the limit store, as /health reports it.
+type StoreHealth struct {
+	// Kind is memory or redis.
+	Kind string `json:"kind"`
+	// OK: the store answered its last command (always true for memory).
+	OK bool `json:"ok"`
+	// OnStoreError is fail_closed or fail_open.
+	OnStoreError string `json:"on_store_error"`
+	// Errors counts failed store commands since start.
+	Errors uint64 `json:"errors"`
+	// LastError is the last failure (no credentials).
+	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt and LastOKAt are RFC 3339 times.
+	LastErrorAt string `json:"last_error_at,omitempty"`
+	LastOKAt    string `json:"last_ok_at,omitempty"`
+}
+
+func (g *Gateway) storeHealth() StoreHealth {
+	mode := "fail_closed"
+	if g.o.Limits.FailOpen {
+		mode = "fail_open"
+	}
+	sh := g.o.Limits.Shared
+	if sh == nil {
+		return StoreHealth{Kind: "memory", OK: true, OnStoreError: mode}
+	}
+	h := sh.Health()
+	out := StoreHealth{Kind: "redis", OK: h.OK, OnStoreError: mode, Errors: h.Errors, LastError: h.LastError}
+	if !h.LastErrorAt.IsZero() {
+		out.LastErrorAt = h.LastErrorAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !h.LastOKAt.IsZero() {
+		out.LastOKAt = h.LastOKAt.UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 // serveReady answers 200 when the gateway can serve: keys loaded and every
@@ -213,11 +255,19 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, "upstream "+h.Name+" is "+h.Status)
 		}
 	}
+	if sh := g.o.Limits.Shared; sh != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		err := sh.Ping(ctx)
+		cancel()
+		if err != nil && !g.o.Limits.FailOpen {
+			problems = append(problems, "the Redis limit store does not answer; requests are refused until it does (limits.on_store_error: fail_closed)")
+		}
+	}
 	status := http.StatusOK
 	if len(problems) > 0 {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health})
+	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health, "limits_store": g.storeHealth()})
 }
 
 func (g *Gateway) ready() bool { return g.o.Ready == nil || g.o.Ready() }

@@ -62,19 +62,28 @@ type Limits struct {
 	Budgets *Budgets
 	// LoopGuard refuses identical tools/call repeated too often (nil: off).
 	LoopGuard *LoopGuard
+	// FailOpen lets requests through, uncounted, while a shared store is
+	// unreachable (limits.on_store_error: fail_open); otherwise they are
+	// refused with 503.
+	FailOpen bool
+	// Shared is the Redis store every limit keeps its state in (nil: each
+	// limit has its own in-memory store), for health reports.
+	Shared *limit.Redis
 }
 
 // BuildLimits turns the limits section of a validated configuration into
-// limiters with in-memory stores (one per limit); now is the clock (nil:
-// time.Now).
-func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
-	var out Limits
+// limiters. With shared nil each limit gets its own in-memory store; else
+// all keep their state in shared, each under its own key namespace (its
+// rule name). now is the clock of the in-memory stores (nil: time.Now).
+func BuildLimits(c config.Limits, shared *limit.Redis, now func() time.Time) (Limits, error) {
+	out := Limits{FailOpen: c.OnStoreError == config.FailOpen, Shared: shared}
+	st := stores{shared: shared, maxKeys: c.MaxKeys, now: now}
 	mk := func(scope, rule string, r config.Rate) (*RateLimit, error) {
 		if !r.Enabled() {
 			return nil, nil
 		}
 		rate := limit.Rate{Requests: r.N(), Window: r.Window, Burst: r.Burst}
-		l, err := limit.New(rate, limit.NewMemory(limit.MemoryOptions{MaxKeys: c.MaxKeys, Now: now}))
+		l, err := limit.New(rate, st.rate(rule))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rule, err)
 		}
@@ -99,10 +108,10 @@ func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
 			out.PerTool = append(out.PerTool, ToolLimit{Pattern: p, RateLimit: *rl})
 		}
 	}
-	if out.Budgets, err = buildBudgets(c, now); err != nil {
+	if out.Budgets, err = buildBudgets(c, st); err != nil {
 		return out, err
 	}
-	if out.LoopGuard, err = buildLoopGuard(c, now); err != nil {
+	if out.LoopGuard, err = buildLoopGuard(c, st); err != nil {
 		return out, err
 	}
 	for _, s := range c.TrustedProxies {
@@ -113,6 +122,35 @@ func BuildLimits(c config.Limits, now func() time.Time) (Limits, error) {
 		out.TrustedProxies = append(out.TrustedProxies, p)
 	}
 	return out, nil
+}
+
+// stores hands each limit its store: a namespace of the shared Redis, or a
+// new in-memory store.
+type stores struct {
+	shared  *limit.Redis
+	maxKeys int
+	now     func() time.Time
+}
+
+func (s stores) rate(rule string) limit.Store {
+	if s.shared != nil {
+		return s.shared.Namespace(rule + ":")
+	}
+	return limit.NewMemory(limit.MemoryOptions{MaxKeys: s.maxKeys, Now: s.now})
+}
+
+func (s stores) budget(rule string) limit.BudgetStore {
+	if s.shared != nil {
+		return s.shared.Namespace(rule + ":")
+	}
+	return limit.NewBudgetMemory(limit.BudgetMemoryOptions{MaxKeys: s.maxKeys, Now: s.now})
+}
+
+func (s stores) repeat(rule string) limit.RepeatStore {
+	if s.shared != nil {
+		return s.shared.Namespace(rule + ":")
+	}
+	return limit.NewRepeatMemory(limit.BudgetMemoryOptions{MaxKeys: s.maxKeys, Now: s.now})
 }
 
 // toolLimit returns the per-tool limit of the most specific pattern that
@@ -257,18 +295,34 @@ func (g *Gateway) chargeIP(ctx context.Context, ip netip.Addr) {
 
 // requestLimited applies the per-subject and per-tenant limits to a
 // request whose identity is verified.
+//
+// An allowed request carries the RateLimit-Limit, RateLimit-Remaining and
+// RateLimit-Reset headers of the limit closest to refusing it, so clients
+// can slow down before they are refused.
 func (g *Gateway) requestLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity) bool {
-	if rl := g.o.Limits.PerSubject; rl != nil {
-		res, err := rl.Limiter.Allow(ctx, id.Subject, 1)
+	var tightest limit.Result
+	have := false
+	check := func(rl *RateLimit, key string) bool {
+		res, err := rl.Limiter.Allow(ctx, key, 1)
 		if g.limited(w, st, rid, rl, res, err) {
 			return true
 		}
+		if err == nil && (!have || res.Remaining < tightest.Remaining) {
+			tightest, have = res, true
+		}
+		return false
 	}
-	if rl := g.o.Limits.PerTenant; rl != nil && id.Tenant != "" {
-		res, err := rl.Limiter.Allow(ctx, id.Tenant, 1)
-		if g.limited(w, st, rid, rl, res, err) {
-			return true
-		}
+	if rl := g.o.Limits.PerSubject; rl != nil && check(rl, id.Subject) {
+		return true
+	}
+	if rl := g.o.Limits.PerTenant; rl != nil && id.Tenant != "" && check(rl, id.Tenant) {
+		return true
+	}
+	if have {
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(tightest.Limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(tightest.Remaining))
+		h.Set("RateLimit-Reset", strconv.FormatInt(int64((tightest.ResetAfter+time.Second-1)/time.Second), 10))
 	}
 	return false
 }
@@ -290,8 +344,7 @@ func (g *Gateway) toolLimited(ctx context.Context, w http.ResponseWriter, st *re
 // with decision "limited". A store that fails refuses (fail closed) with 503.
 func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, rl *RateLimit, res limit.Result, err error) bool {
 	if err != nil {
-		g.limitUnavailable(w, st, rid, rl.Rule, err)
-		return true
+		return g.storeFailed(w, st, rid, rl.Rule, err)
 	}
 	if res.Allowed {
 		return false
@@ -315,6 +368,23 @@ func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, r
 			},
 		})
 	return true
+}
+
+// storeFailed applies the configured failure mode when a limit's store
+// failed, and reports whether the request was refused: fail_open lets it
+// through uncounted (logged, at most once a second); fail_closed refuses it
+// with 503.
+func (g *Gateway) storeFailed(w http.ResponseWriter, st *requestState, rid []byte, rule string, err error) bool {
+	if !g.o.Limits.FailOpen {
+		g.limitUnavailable(w, st, rid, rule, err)
+		return true
+	}
+	now := time.Now().UnixNano()
+	if last := g.failOpenLogged.Load(); now-last >= int64(time.Second) && g.failOpenLogged.CompareAndSwap(last, now) {
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).
+			Msg("limit store failed; letting requests through uncounted (limits.on_store_error: fail_open)")
+	}
+	return false
 }
 
 // limitUnavailable refuses (fail closed) with 503 when a limit's store

@@ -133,7 +133,11 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(mcpgo.HeaderSessionID)
 	if !modern && sid != "" {
 		st.event.SessionID = sid
-		sess, err := g.o.Sessions.Open(sid)
+		sess, err := g.o.Sessions.Open(ctx, sid)
+		if errors.Is(err, ErrSessionStore) {
+			g.limitUnavailable(w, st, rawID(env.ID), "limits.store", err)
+			return
+		}
 		if err == nil && sess.Subject != id.Subject {
 			err = ErrSessionInvalid
 			g.audit(st, audit.Deny, "session_subject_mismatch", http.StatusNotFound)

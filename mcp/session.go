@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -24,7 +25,18 @@ var (
 	ErrSessionInvalid = errors.New("mcp: session id invalid")
 	// ErrSessionTerminated: the client ended the session with DELETE.
 	ErrSessionTerminated = errors.New("mcp: session terminated")
+	// ErrSessionStore: the shared list of ended sessions could not be read
+	// (and the store fails closed).
+	ErrSessionStore = errors.New("mcp: session store unavailable")
 )
+
+// Revocations is a list of ended session ids shared by replicas (Redis).
+type Revocations interface {
+	// Revoke records id as ended until until.
+	Revoke(ctx context.Context, id string, until time.Time) error
+	// Revoked reports whether id was ended.
+	Revoked(ctx context.Context, id string) (bool, error)
+}
 
 // Session is what a session id carries.
 type Session struct {
@@ -62,11 +74,16 @@ func capsForMethod(method string) (ClientCaps, bool) {
 // Sessions issues and checks self-contained session ids: each id is the
 // subject and issue time sealed with AES-256-GCM under a key shared by all
 // replicas, so any replica can tell whom a session belongs to without shared
-// state. Terminated ids are remembered until they would have expired.
+// state. Terminated ids are remembered until they would have expired: in
+// this replica, and in the shared Revocations when set, so that a session
+// ended on one replica is ended on all.
 type Sessions struct {
 	aead cipher.AEAD
 	ttl  time.Duration
 	now  func() time.Time
+
+	shared   Revocations
+	failOpen bool
 
 	mu         sync.Mutex
 	terminated map[string]time.Time
@@ -95,6 +112,13 @@ func NewSessions(key []byte, ttl time.Duration) (*Sessions, error) {
 	return &Sessions{aead: aead, ttl: ttl, now: time.Now, terminated: map[string]time.Time{}}, nil
 }
 
+// ShareRevocations makes ended sessions known to every replica using r.
+// When r fails, failOpen treats ids as not ended; otherwise Open fails with
+// ErrSessionStore. Call before serving.
+func (s *Sessions) ShareRevocations(r Revocations, failOpen bool) {
+	s.shared, s.failOpen = r, failOpen
+}
+
 // sessionAD binds sealed ids to their purpose.
 var sessionAD = []byte("gatewaystack/session/v2")
 
@@ -110,7 +134,7 @@ func (s *Sessions) Issue(subject string, caps ClientCaps) string {
 }
 
 // Open checks id and returns its session.
-func (s *Sessions) Open(id string) (Session, error) {
+func (s *Sessions) Open(ctx context.Context, id string) (Session, error) {
 	if id == "" || len(id) > 1024 {
 		return Session{}, ErrSessionInvalid
 	}
@@ -134,26 +158,48 @@ func (s *Sessions) Open(id string) (Session, error) {
 	if dead {
 		return Session{}, ErrSessionTerminated
 	}
+	if s.shared != nil {
+		revoked, err := s.shared.Revoked(ctx, revocationKey(id))
+		switch {
+		case err != nil && !s.failOpen:
+			return Session{}, fmt.Errorf("%w: %w", ErrSessionStore, err)
+		case revoked:
+			return Session{}, ErrSessionTerminated
+		}
+	}
 	return Session{Subject: string(plain[9:]), IssuedAt: issued, Caps: ClientCaps(plain[8])}, nil
 }
 
-// Terminate records id as ended. Entries are dropped once the id would have
-// expired anyway.
-func (s *Sessions) Terminate(id string) error {
-	sess, err := s.Open(id)
+// Terminate records id as ended, here and in the shared list. Entries are
+// dropped once the id would have expired anyway.
+func (s *Sessions) Terminate(ctx context.Context, id string) error {
+	sess, err := s.Open(ctx, id)
 	if err != nil {
 		return err
 	}
 	now := s.now()
+	until := sess.IssuedAt.Add(s.ttl)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for k, exp := range s.terminated {
 		if now.After(exp) {
 			delete(s.terminated, k)
 		}
 	}
-	s.terminated[id] = sess.IssuedAt.Add(s.ttl)
+	s.terminated[id] = until
+	s.mu.Unlock()
+	if s.shared != nil {
+		if err := s.shared.Revoke(ctx, revocationKey(id), until); err != nil {
+			return fmt.Errorf("%w: %w", ErrSessionStore, err)
+		}
+	}
 	return nil
+}
+
+// revocationKey is what the shared list holds for id: a digest, so that
+// the store never holds a usable session id.
+func revocationKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // capsKey carries an initialize request's declared client capabilities to
@@ -222,7 +268,7 @@ func (m boundManager) Generate() string {
 }
 
 func (m boundManager) Validate(sessionID string) (bool, error) {
-	sess, err := m.s.Open(sessionID)
+	sess, err := m.s.Open(m.ctx, sessionID)
 	if errors.Is(err, ErrSessionTerminated) {
 		return true, nil
 	}
@@ -239,7 +285,7 @@ func (m boundManager) Terminate(sessionID string) (bool, error) {
 	if _, err := m.Validate(sessionID); err != nil {
 		return false, err
 	}
-	if err := m.s.Terminate(sessionID); err != nil && !errors.Is(err, ErrSessionTerminated) {
+	if err := m.s.Terminate(m.ctx, sessionID); err != nil && !errors.Is(err, ErrSessionTerminated) {
 		return false, err
 	}
 	return false, nil

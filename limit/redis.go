@@ -1,0 +1,390 @@
+package limit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the shared store: every replica pointed at the same Redis
+// enforces one limit. Each check-and-consume is one Lua script run by the
+// server (atomic: no read-modify-write race between replicas), and the
+// clock is the server's (TIME), so replicas whose clocks differ still agree.
+// Times are kept in microseconds, which Lua's doubles hold exactly.
+//
+// Redis implements Store (GCRA), BudgetStore, RepeatStore and the session
+// revocation list. Keys are prefixed (default "gatewaystack:") and every
+// script touches one key, so a Redis Cluster works too.
+type Redis struct {
+	*redisConn
+	prefix string
+}
+
+// redisConn is what the namespaced views of one Redis share.
+type redisConn struct {
+	client redis.UniversalClient
+	nonce  string
+	seq    atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr error
+	errAt   time.Time
+	okAt    time.Time
+	errors  uint64
+}
+
+var (
+	_ Store        = (*Redis)(nil)
+	_ BudgetStore  = (*Redis)(nil)
+	_ RepeatStore  = (*Redis)(nil)
+	_ BudgetLister = (*Redis)(nil)
+)
+
+// RedisOptions configures a Redis store.
+type RedisOptions struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS.
+	URL string
+	// Prefix namespaces the keys (default "gatewaystack:").
+	Prefix string
+	// Timeout bounds each command, dial included (default 250ms): a Redis
+	// that does not answer costs a request at most this long.
+	Timeout time.Duration
+}
+
+// NewRedis connects lazily to the Redis at o.URL (no command is sent; see
+// Ping).
+func NewRedis(o RedisOptions) (*Redis, error) {
+	opt, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", redactURLError(err, o.URL))
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 250 * time.Millisecond
+	}
+	if o.Prefix == "" {
+		o.Prefix = "gatewaystack:"
+	}
+	opt.DialTimeout = o.Timeout
+	opt.ReadTimeout = o.Timeout
+	opt.WriteTimeout = o.Timeout
+	opt.MaxRetries = 1
+	opt.MinRetryBackoff = 5 * time.Millisecond
+	opt.MaxRetryBackoff = 50 * time.Millisecond
+	opt.PoolTimeout = o.Timeout
+	opt.DisableIdentity = true // no CLIENT SETINFO round trip per connection
+	return NewRedisClient(redis.NewClient(opt), o.Prefix), nil
+}
+
+// NewRedisClient wraps an existing client (a cluster or sentinel client,
+// say). Close closes it.
+func NewRedisClient(c redis.UniversalClient, prefix string) *Redis {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Redis{redisConn: &redisConn{client: c, nonce: hex.EncodeToString(b[:])}, prefix: prefix}
+}
+
+// Namespace returns a view of the same connection whose keys are further
+// prefixed by ns, so that limits sharing one Redis never share a key (a
+// tenant and a subject both named "acme", say).
+func (r *Redis) Namespace(ns string) *Redis {
+	return &Redis{redisConn: r.redisConn, prefix: r.prefix + ns}
+}
+
+// redactURLError keeps a password in the URL out of an error message.
+func redactURLError(err error, url string) error {
+	msg := err.Error()
+	if i := strings.Index(url, "@"); i > 0 {
+		msg = strings.ReplaceAll(msg, url[:i], "redis://…")
+	}
+	return errors.New(msg)
+}
+
+// Close closes the connections (of every Namespace view).
+func (r *Redis) Close() error { return r.client.Close() }
+
+// Ping checks that Redis answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	return r.note(r.client.Ping(ctx).Err())
+}
+
+// RedisHealth is the store's recent state, for health endpoints.
+type RedisHealth struct {
+	// OK: the last command succeeded.
+	OK bool
+	// LastError is the last failure's text (no credentials), if any.
+	LastError string
+	// LastErrorAt and LastOKAt are when the last failure and success were.
+	LastErrorAt, LastOKAt time.Time
+	// Errors counts failed commands since start.
+	Errors uint64
+}
+
+// Health reports the store's recent state.
+func (r *Redis) Health() RedisHealth {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := RedisHealth{LastErrorAt: r.errAt, LastOKAt: r.okAt, Errors: r.errors}
+	h.OK = r.lastErr == nil
+	if r.lastErr != nil {
+		h.LastError = r.lastErr.Error()
+	}
+	return h
+}
+
+// note records the outcome of one command and wraps a failure.
+func (r *redisConn) note(err error) error {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil || errors.Is(err, redis.Nil) {
+		r.lastErr, r.okAt = nil, now
+		return nil
+	}
+	r.lastErr, r.errAt = err, now
+	r.errors++
+	return fmt.Errorf("redis: %w", err)
+}
+
+// gcraScript is Store.Apply: the package comment's steps 1–4 on the key's
+// TAT (µs), which expires when the bucket is full again.
+// ARGV: interval µs, capacity, cost. Returns {allowed, remaining,
+// retry_after µs, reset_after µs}.
+var gcraScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tau = cap * interval
+local tat = now
+local v = redis.call('GET', KEYS[1])
+if v then
+  tat = tonumber(v)
+  if tat < now then tat = now end
+end
+local probe = cost
+if probe <= 0 then probe = 1 end
+local newTAT = tat + probe * interval
+local allowAt = newTAT - tau
+if allowAt > now then
+  local rem = math.floor((now - (tat - tau)) / interval)
+  if rem < 0 then rem = 0 end
+  return {0, rem, allowAt - now, tat - now}
+end
+if cost <= 0 then
+  return {1, math.floor((now - (tat - tau)) / interval), 0, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', newTAT), 'PX', math.ceil((newTAT - now) / 1000) + 1)
+return {1, math.floor((now - allowAt) / interval), 0, newTAT - now}
+`)
+
+// Apply implements Store.
+func (r *Redis) Apply(ctx context.Context, key string, rt Rate, cost int) (Result, error) {
+	if err := rt.Validate(); err != nil {
+		return Result{}, err
+	}
+	interval := max(int64(rt.Interval()/time.Microsecond), 1)
+	v, err := gcraScript.Run(ctx, r.client, []string{r.prefix + "rate:" + key}, interval, rt.Capacity(), cost).Int64Slice()
+	if err = r.note(err); err != nil {
+		return Result{}, err
+	}
+	if len(v) != 4 {
+		return Result{}, fmt.Errorf("redis: rate script returned %d values, want 4", len(v))
+	}
+	return Result{
+		Allowed:    v[0] == 1,
+		Limit:      rt.Capacity(),
+		Remaining:  int(v[1]),
+		RetryAfter: time.Duration(v[2]) * time.Microsecond,
+		ResetAfter: time.Duration(v[3]) * time.Microsecond,
+	}, nil
+}
+
+// budgetScript is BudgetStore.Spend and Refund on a hash {start, used}
+// holding the current period's spending; a hash from an older period counts
+// as empty. The key expires when its period ends.
+// ARGV: period µs, units, cost, refund (0/1). Returns {allowed, used,
+// reset_after µs}.
+var budgetScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local units = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local refund = ARGV[4] == '1'
+local start = now - (now % period)
+local stop = start + period
+local sstart = string.format('%.0f', start)
+local used = 0
+local cur = redis.call('HMGET', KEYS[1], 'start', 'used')
+if cur[1] == sstart and cur[2] then used = tonumber(cur[2]) end
+if refund then
+  if cost > 0 and cur[1] == sstart then
+    used = used - cost
+    if used < 0 then used = 0 end
+    redis.call('HSET', KEYS[1], 'used', string.format('%.0f', used))
+  end
+  return {1, used, stop - now}
+end
+if cost > 0 and used + cost > units then
+  return {0, used, stop - now}
+end
+if cost > 0 then
+  used = used + cost
+  redis.call('HSET', KEYS[1], 'start', sstart, 'used', string.format('%.0f', used))
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil(stop / 1000) + 1000))
+end
+return {1, used, stop - now}
+`)
+
+func (r *Redis) budget(ctx context.Context, key string, b Budget, cost int64, refund bool) (BudgetResult, error) {
+	if err := b.Validate(); err != nil {
+		return BudgetResult{}, err
+	}
+	period := max(int64(b.Period/time.Microsecond), 1)
+	rf := "0"
+	if refund {
+		rf = "1"
+	}
+	v, err := budgetScript.Run(ctx, r.client, []string{r.budgetKey(key, b)}, period, b.Units, cost, rf).Int64Slice()
+	if err = r.note(err); err != nil {
+		return BudgetResult{}, err
+	}
+	if len(v) != 3 {
+		return BudgetResult{}, fmt.Errorf("redis: budget script returned %d values, want 3", len(v))
+	}
+	return BudgetResult{
+		Allowed:    v[0] == 1,
+		Limit:      b.Units,
+		Used:       v[1],
+		Remaining:  max(b.Units-v[1], 0),
+		ResetAfter: time.Duration(v[2]) * time.Microsecond,
+	}, nil
+}
+
+// budgetKey embeds the period so that two budgets of different periods on
+// the same key (a day and a month) never share a counter.
+func (r *Redis) budgetKey(key string, b Budget) string {
+	return r.prefix + "budget:" + strconv.FormatInt(int64(b.Period/time.Second), 10) + ":" + key
+}
+
+// Spend implements BudgetStore.
+func (r *Redis) Spend(ctx context.Context, key string, b Budget, cost int64) (BudgetResult, error) {
+	return r.budget(ctx, key, b, cost, false)
+}
+
+// Refund implements BudgetStore.
+func (r *Redis) Refund(ctx context.Context, key string, b Budget, cost int64) error {
+	_, err := r.budget(ctx, key, b, cost, true)
+	return err
+}
+
+// ListUsage implements BudgetLister: it scans the budget's keys (SCAN, so
+// Redis is never blocked) and reads each one's spending this period.
+func (r *Redis) ListUsage(ctx context.Context, b Budget, maxKeys int) ([]Usage, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	base := r.budgetKey("", b)
+	var out []Usage
+	var cursor uint64
+	for {
+		keys, next, err := r.client.Scan(ctx, cursor, escapeGlob(base)+"*", 512).Result()
+		if err = r.note(err); err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			res, err := r.Spend(ctx, strings.TrimPrefix(k, base), b, 0)
+			if err != nil {
+				return nil, err
+			}
+			if res.Used > 0 {
+				out = append(out, Usage{Key: strings.TrimPrefix(k, base), BudgetResult: res})
+			}
+			if maxKeys > 0 && len(out) >= maxKeys {
+				return out, nil
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			return out, nil
+		}
+	}
+}
+
+// escapeGlob escapes Redis glob metacharacters in s.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// repeatScript is RepeatStore.Record on a sorted set of call times (µs)
+// trimmed to the window. ARGV: window µs, max, member suffix. Returns
+// {allowed, count, retry_after µs}.
+var repeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local w = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - w))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= max then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
+  return {0, n, tonumber(oldest[2]) + w - now}
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f', now) .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(w / 1000) + 1)
+return {1, n + 1, 0}
+`)
+
+// Record implements RepeatStore.
+func (r *Redis) Record(ctx context.Context, key string, rp Repeat) (RepeatResult, error) {
+	if err := rp.Validate(); err != nil {
+		return RepeatResult{}, err
+	}
+	w := max(int64(rp.Window/time.Microsecond), 1)
+	member := r.nonce + strconv.FormatUint(r.seq.Add(1), 36)
+	v, err := repeatScript.Run(ctx, r.client, []string{r.prefix + "repeat:" + key}, w, rp.Max, member).Int64Slice()
+	if err = r.note(err); err != nil {
+		return RepeatResult{}, err
+	}
+	if len(v) != 3 {
+		return RepeatResult{}, fmt.Errorf("redis: loop-guard script returned %d values, want 3", len(v))
+	}
+	return RepeatResult{Allowed: v[0] == 1, Count: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
+}
+
+// Revoke records id as revoked until until (a session ended by its
+// client), for every replica.
+func (r *Redis) Revoke(ctx context.Context, id string, until time.Time) error {
+	ttl := time.Until(until)
+	if ttl <= 0 {
+		return nil
+	}
+	return r.note(r.client.Set(ctx, r.prefix+"revoked:"+id, "1", ttl).Err())
+}
+
+// Revoked reports whether id was revoked.
+func (r *Redis) Revoked(ctx context.Context, id string) (bool, error) {
+	n, err := r.client.Exists(ctx, r.prefix+"revoked:"+id).Result()
+	if err = r.note(err); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
