@@ -80,6 +80,10 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	opt.MinRetryBackoff = 5 * time.Millisecond
 	opt.MaxRetryBackoff = 50 * time.Millisecond
 	opt.PoolTimeout = o.Timeout
+	// One dial attempt per command: a Redis that is down must cost a
+	// request milliseconds, not go-redis's default five dials with backoff.
+	opt.DialerRetries = 1
+	opt.DialerRetryTimeout = 10 * time.Millisecond
 	opt.DisableIdentity = true // no CLIENT SETINFO round trip per connection
 	return NewRedisClient(redis.NewClient(opt), o.Prefix), nil
 }

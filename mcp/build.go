@@ -162,6 +162,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Ready:                v.Ready,
 		Proxy:                px,
 		Limits:               limits,
+		AdminScope:           cfg.Admin.Scope,
 	})
 	if err != nil {
 		_ = v.Close()

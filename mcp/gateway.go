@@ -77,6 +77,9 @@ type Options struct {
 	Proxy *proxy.Proxy
 	// Limits are the rate limits (zero value: none).
 	Limits Limits
+	// AdminScope is the scope /admin/usage requires (empty: no admin
+	// endpoints).
+	AdminScope string
 }
 
 // Gateway is the MCP front of the gateway.
@@ -184,6 +187,9 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux.Handle(g.o.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
 	mux.HandleFunc("/health", g.serveHealth)
 	mux.HandleFunc("/health/ready", g.serveReady)
+	if g.o.AdminScope != "" {
+		mux.Handle(AdminUsagePath, g.hostCheck(http.HandlerFunc(g.serveAdminUsage)))
+	}
 	if g.o.Proxy != nil {
 		mux.Handle(ProxyMount+"/", g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveProxy))))
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -33,8 +34,10 @@ Usage:
                         the file reloads the policy section (a bad one is rejected)
   gatewaystack validate --config gatewaystack.yaml
                         list every problem in a configuration
-  gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --list)
-                        why a tool is allowed or not for an identity, without running the gateway
+  gatewaystack policy explain --config F (--token JWT | --claims FILE)
+                        (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI | --list)
+                        why a tool, prompt or resource is allowed or not for an identity,
+                        without running the gateway
   gatewaystack issuer   [--addr A] [--url URL] [--resource URL]... [--auto-approve]
                         the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
@@ -47,8 +50,17 @@ Run "gatewaystack <command> -h" for a command's flags.
 `
 
 func main() {
+	// go-redis prints its own dial failures on stderr in a format of its
+	// own; the gateway reports limit-store failures itself (warnings in its
+	// log, and /health), so the library's lines are dropped.
+	redis.SetLogger(silentRedisLog{})
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// silentRedisLog discards go-redis's internal log lines.
+type silentRedisLog struct{}
+
+func (silentRedisLog) Printf(context.Context, string, ...any) {}
 
 // run executes one command and returns the process exit code: 0 on success,
 // 1 when the command failed, 2 when it was invoked wrongly.
@@ -113,7 +125,7 @@ var synopsis = map[string]string{
 	"validate":    "gatewaystack validate --config gatewaystack.yaml",
 	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
-	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] [--upstream U] | --list)",
+	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI [--upstream U] | --list)",
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 }
 

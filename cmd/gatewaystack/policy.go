@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,13 +22,15 @@ import (
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/mcp"
 	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
 // errNotAllowed ends explain with exit code 1: the decision is not allow.
 var errNotAllowed = errors.New("the decision is not allow")
 
 // cmdPolicy runs "gatewaystack policy explain": the policy decision for an
-// identity and a tool, from the configuration alone, without the gateway.
+// identity and a tool, prompt or resource, from the configuration alone,
+// without the gateway.
 func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("policy", stderr)
 	if len(args) == 0 || args[0] != "explain" {
@@ -41,22 +44,32 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", "", "a JWT whose claims are the identity; decoded WITHOUT verifying its signature")
 	claimsFile := fs.String("claims", "", "a JSON file holding one object of claims, the identity")
 	tool := fs.String("tool", "", "the tool name as clients see it, e.g. notes__read_note")
-	argsJSON := fs.String("args", "", "the call's arguments as a JSON object; without it, the tools/list view (arguments unknown)")
-	upstreamName := fs.String("upstream", "", "the upstream owning the tool, for conditions on request.upstream (default: the name's <upstream>__ prefix)")
-	list := fs.Bool("list", false, "print the tools/list decision of every policy.tools pattern instead of one tool")
+	prompt := fs.String("prompt", "", "the prompt name as clients see it, e.g. notes__summarize (policy.prompts)")
+	resource := fs.String("resource", "", "the resource URI as clients see it, e.g. notes://alice/1 (policy.resources, matched as <upstream>__<uri>)")
+	argsJSON := fs.String("args", "", "the tools/call or prompts/get arguments as a JSON object; without it, the tools/list or prompts/list view (arguments unknown)")
+	upstreamName := fs.String("upstream", "", "the upstream owning the tool, prompt or resource, for conditions on request.upstream (default: the name's <upstream>__ prefix; for --resource: the only upstream)")
+	list := fs.Bool("list", false, "print the list decision of every policy.tools, policy.prompts and policy.resources pattern instead of one entry")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if err := requireConfig(fs, *path); err != nil {
 		return err
 	}
+	given := 0
+	for _, set := range []bool{*tool != "", *prompt != "", *resource != "", *list} {
+		if set {
+			given++
+		}
+	}
 	switch {
 	case (*token == "") == (*claimsFile == ""):
 		return usageError{msg: "give exactly one of --token JWT and --claims FILE", fs: fs}
-	case (*tool == "") == !*list:
-		return usageError{msg: "give exactly one of --tool NAME and --list", fs: fs}
-	case *list && *argsJSON != "":
-		return usageError{msg: "--args goes with --tool, not --list", fs: fs}
+	case given != 1:
+		return usageError{msg: "give exactly one of --tool NAME, --prompt NAME, --resource URI and --list", fs: fs}
+	case *argsJSON != "" && *list:
+		return usageError{msg: "--args goes with --tool or --prompt, not --list", fs: fs}
+	case *argsJSON != "" && *resource != "":
+		return usageError{msg: "--args goes with --tool or --prompt, not --resource (a resources/read has no arguments)", fs: fs}
 	}
 	var arguments json.RawMessage
 	if *argsJSON != "" {
@@ -76,6 +89,12 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 			return errors.New("configuration is invalid")
 		}
 		return err
+	}
+	resourceUpstream := ""
+	if *resource != "" {
+		if resourceUpstream, err = resourceUpstreamOf(cfg, *upstreamName); err != nil {
+			return usageError{msg: err.Error(), fs: fs}
+		}
 	}
 	var claims map[string]any
 	source := ""
@@ -101,33 +120,105 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "identity: sub=%s tenant=%s roles=[%s] scopes=[%s]\n  from %s\n",
 		id.Subject, id.Tenant, strings.Join(id.Roles, " "), id.ScopeString(), source)
 
-	az := mcp.NewAuthorizer(cfg.Policy.Tools, cfg)
+	// The same tables, built by the same function, as the gateway's
+	// tools/*, prompts/* and resources/* decisions (mcp.Build).
+	tools := mcp.NewAuthorizer(cfg.Policy.Tools, cfg)
+	prompts := mcp.NewAuthorizer(cfg.Policy.Prompts, cfg)
+	resources := mcp.NewAuthorizer(cfg.Policy.Resources, cfg)
 	if *list {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PATTERN\tTOOLS/LIST\tEFFECT\tREASON\tWHY")
-		for _, p := range az.Patterns() {
-			d := az.DecidePattern(id, p, policy.Action{Name: p, Upstream: upstreamOf(cfg, p, ""), ArgsKnown: false})
-			listed := "hidden"
-			if d.Listed() {
-				listed = "listed"
+		fmt.Fprintln(tw, "KIND\tPATTERN\tLIST\tEFFECT\tREASON\tWHY")
+		for _, t := range []struct {
+			kind string
+			az   *policy.Authorizer
+			up   func(pattern string) string
+		}{
+			{"tool", tools, func(p string) string { return upstreamOf(cfg, p, "") }},
+			{"prompt", prompts, func(p string) string { return upstreamOf(cfg, p, "") }},
+			{"resource", resources, func(p string) string { return resourcePatternUpstream(cfg, p) }},
+		} {
+			for _, p := range t.az.Patterns() {
+				d := t.az.DecidePattern(id, p, policy.Action{Name: p, Upstream: t.up(p), ArgsKnown: false})
+				listed := "hidden"
+				if d.Listed() {
+					listed = "listed"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.kind, p, listed, d.Effect, d.Reason, whyOf(d))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p, listed, d.Effect, d.Reason, whyOf(d))
 		}
 		return tw.Flush()
 	}
 
-	act := policy.Action{Name: *tool, Upstream: upstreamOf(cfg, *tool, *upstreamName), Arguments: arguments, ArgsKnown: arguments != nil}
-	d := az.Decide(id, act)
-	view := "tools/call with arguments " + string(arguments)
-	if !act.ArgsKnown {
-		view = "tools/list (arguments unknown; pass --args to decide a call)"
+	var d policy.Decision
+	switch {
+	case *tool != "":
+		act := policy.Action{Name: *tool, Upstream: upstreamOf(cfg, *tool, *upstreamName), Arguments: arguments, ArgsKnown: arguments != nil}
+		d = tools.Decide(id, act)
+		view := "tools/call with arguments " + string(arguments)
+		if !act.ArgsKnown {
+			view = "tools/list (arguments unknown; pass --args to decide a call)"
+		}
+		fmt.Fprintf(stdout, "tool: %s\nview: %s\n", *tool, view)
+	case *prompt != "":
+		// As prompts/get and prompts/list decide: the exposed name, its
+		// arguments when known.
+		act := policy.Action{Name: *prompt, Upstream: upstreamOf(cfg, *prompt, *upstreamName), Arguments: arguments, ArgsKnown: arguments != nil}
+		d = prompts.Decide(id, act)
+		view := "prompts/get with arguments " + string(arguments)
+		if !act.ArgsKnown {
+			view = "prompts/list (arguments unknown; pass --args to decide a prompts/get)"
+		}
+		fmt.Fprintf(stdout, "prompt: %s\nview: %s\n", *prompt, view)
+	default:
+		// As resources/read decides: "<upstream>__<uri>", no arguments.
+		name := resourceUpstream + upstream.Separator + *resource
+		d = resources.Decide(id, policy.Action{Name: name, Upstream: resourceUpstream, ArgsKnown: true})
+		fmt.Fprintf(stdout, "resource: %s\nupstream: %s\nmatched as: %s\nview: resources/read (and resources/subscribe, unsubscribe, completion/complete)\n",
+			*resource, resourceUpstream, name)
 	}
-	fmt.Fprintf(stdout, "tool: %s\nview: %s\ndecision: %s\nrule: %s\nreason: %s\nwhy: %s\n",
-		*tool, view, d.Effect, orDash(d.Rule), d.Reason, whyOf(d))
+	fmt.Fprintf(stdout, "decision: %s\nrule: %s\nreason: %s\nwhy: %s\n",
+		d.Effect, orDash(d.Rule), d.Reason, whyOf(d))
 	if d.Effect != policy.Allow {
 		return errNotAllowed
 	}
 	return nil
+}
+
+// resourceUpstreamOf is the upstream a resource URI is explained under:
+// explicit (a configured upstream), else the only upstream, as the gateway
+// resolves a resources/read when it has one upstream. With several, the
+// gateway finds the owner from the upstreams' listings, which explain does
+// not contact: the caller must name it.
+func resourceUpstreamOf(cfg *config.Config, explicit string) (string, error) {
+	names := make([]string, len(cfg.Upstreams))
+	for i, u := range cfg.Upstreams {
+		names[i] = u.Name
+	}
+	switch {
+	case explicit != "" && !slices.Contains(names, explicit):
+		return "", fmt.Errorf("--upstream %q is not an upstream of the configuration (%s)", explicit, strings.Join(names, ", "))
+	case explicit != "":
+		return explicit, nil
+	case len(names) == 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("--resource needs --upstream NAME: the gateway finds a resource's upstream from the upstreams' listings, and this configuration has %d (%s)", len(names), strings.Join(names, ", "))
+}
+
+// resourcePatternUpstream is the upstream a policy.resources pattern names
+// in its <upstream>__ prefix, when that is a configured upstream; "" (so
+// request.upstream is unknown) otherwise.
+func resourcePatternUpstream(cfg *config.Config, pattern string) string {
+	up, _, ok := strings.Cut(pattern, upstream.Separator)
+	if !ok {
+		return ""
+	}
+	for _, u := range cfg.Upstreams {
+		if u.Name == up {
+			return up
+		}
+	}
+	return ""
 }
 
 // upstreamOf is the upstream a tool name belongs to: explicit, or the

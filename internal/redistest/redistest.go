@@ -6,12 +6,14 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,25 @@ type Server struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	log  syncBuffer // the server's output, shown when the test fails
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Start starts a redis-server on a free loopback port, without persistence.
@@ -50,7 +71,12 @@ func Start(t testing.TB) *Server {
 	_ = l.Close()
 	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir()}
 	s.start()
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("redis-server output:\n%s", s.log.String())
+		}
+	})
 	return s
 }
 
@@ -66,7 +92,7 @@ func (s *Server) start() {
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--protected-mode", "yes", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = &s.log, &s.log
 	proctest.SetProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
