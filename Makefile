@@ -20,10 +20,23 @@ CONFORMANCE_NPM          := conformance/npm
 CONFORMANCE_NODE_MODULES := $(CONFORMANCE_NPM)/node_modules
 CONFORMANCE_NPM_STAMP    := $(CONFORMANCE_NODE_MODULES)/.gatewaystack-npm-ci
 
-.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report build demo bench
+# The Redis server the shared-store tests start on loopback ports of their
+# own (internal/redistest); installed from Debian's packages when missing.
+REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/redis-server)
+
+.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report redis-tools build demo bench
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools conformance-tools fmt-check vet unit
+test: interop-tools conformance-tools redis-tools fmt-check vet unit
+
+## redis-tools: install redis-server (apt-get) when it is missing; the tests start and stop their own
+redis-tools:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x "$(REDIS_SERVER)" ]; then \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "installing redis-server"; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }; \
+	fi
 
 ## interop-tools: install the pinned MCP servers the interop tests run
 interop-tools: $(NPM_STAMP) $(EVERYTHING_SERVER)
@@ -53,7 +66,8 @@ vet:
 
 # The interop and conformance tests fail (not skip) when these point at
 # missing tools.
-unit: interop-tools conformance-tools
+unit: interop-tools conformance-tools redis-tools
+	GATEWAYSTACK_REDIS_SERVER=$(REDIS_SERVER) GATEWAYSTACK_REQUIRE_REDIS=1 \
 	GATEWAYSTACK_INTEROP_NODE_MODULES=$(CURDIR)/$(NODE_MODULES) \
 	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
 	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \

@@ -298,3 +298,19 @@ func BenchmarkRedisApply(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkRedisApplyParallel(b *testing.B) {
+	srv := redistest.Start(b)
+	r := newRedis(b, srv.URL())
+	ctx := context.Background()
+	rate := limit.Rate{Requests: 1_000_000_000, Window: time.Hour}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := r.Apply(ctx, "bench", rate, 1); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
