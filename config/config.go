@@ -43,6 +43,10 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Admin configures the operator endpoints under /admin/.
 	Admin Admin `yaml:"admin"`
+	// Audit configures the file and webhook audit sinks.
+	Audit Audit `yaml:"audit"`
+	// Auth0 configures the Auth0 log-stream (DCR) webhook.
+	Auth0 Auth0 `yaml:"auth0"`
 	// Server holds HTTP-level settings.
 	Server Server `yaml:"server"`
 	// Log configures logging and the audit stream.
@@ -398,6 +402,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	set(&c.Log.Level, "LOG_LEVEL")
 	c.applyProxyEnv(getenv)
+	c.applyAuth0Env(getenv)
 	if err := c.applyLimitsEnv(getenv); err != nil {
 		return err
 	}
@@ -500,6 +505,8 @@ func (c *Config) SetDefaults() {
 		c.Log.Level = "info"
 	}
 	c.Limits.setDefaults()
+	c.Audit.setDefaults()
+	c.setAuth0Defaults()
 	if c.Proxy.Target != "" && c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 64 << 20
 	}

@@ -190,6 +190,8 @@ func (c *Config) Validate() error {
 
 	validateProxy("proxy", &c.Proxy, seen, add)
 	validateLimits(&c.Limits, add)
+	validateAudit(&c.Audit, add)
+	validateAuth0(&c.Auth0, add)
 
 	// policy
 	if c.Policy.Default != "deny" {
