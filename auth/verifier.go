@@ -81,6 +81,8 @@ type Verifier struct {
 	lastRefetch atomic.Int64 // unix nanos of the last unknown-kid JWKS refetch
 	ready       atomic.Bool
 	fetchCount  atomic.Int64
+	fetchFailed atomic.Int64
+	lastOK      atomic.Int64 // unix nanos of the last successful fetch
 
 	mu       sync.Mutex
 	verified map[[32]byte]Identity
@@ -132,7 +134,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		cfg.Now = time.Now
 	}
 	v := &Verifier{cfg: cfg, verified: make(map[[32]byte]Identity), done: make(chan struct{})}
-	counting := &countingClient{c: cfg.HTTPClient, n: &v.fetchCount}
+	counting := &countingClient{c: cfg.HTTPClient, n: &v.fetchCount, failed: &v.fetchFailed, lastOK: &v.lastOK}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	v.life, v.cancel = bg, cancel
@@ -164,15 +166,51 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
-// countingClient counts JWKS fetches (exposed for health and tests).
+// countingClient counts JWKS fetches and their failures (exposed for
+// health, metrics and tests).
 type countingClient struct {
-	c *http.Client
-	n *atomic.Int64
+	c      *http.Client
+	n      *atomic.Int64
+	failed *atomic.Int64
+	lastOK *atomic.Int64
 }
 
 func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	return c.c.Do(r)
+	resp, err := c.c.Do(r)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		c.failed.Add(1)
+	} else {
+		c.lastOK.Store(time.Now().UnixNano())
+	}
+	return resp, err
+}
+
+// JWKSStats describes the verifier's key set and its fetches.
+type JWKSStats struct {
+	// Fetches and Failures count JWKS HTTP fetches since start (a failure:
+	// no answer or a non-2xx status).
+	Fetches, Failures int64
+	// LastOK is when a fetch last succeeded (zero: never).
+	LastOK time.Time
+	// Keys is how many keys the loaded set holds (0 before the first load).
+	Keys int
+	// Ready: a key set has been loaded at least once.
+	Ready bool
+}
+
+// JWKSStats returns the key set's state.
+func (v *Verifier) JWKSStats() JWKSStats {
+	st := JWKSStats{Fetches: v.fetchCount.Load(), Failures: v.fetchFailed.Load(), Ready: v.ready.Load()}
+	if ns := v.lastOK.Load(); ns != 0 {
+		st.LastOK = time.Unix(0, ns)
+	}
+	if st.Ready {
+		if set := v.res.Resource(); set != nil {
+			st.Keys = set.Len()
+		}
+	}
+	return st
 }
 
 // warmUp loads the key set at start-up, retrying with capped exponential

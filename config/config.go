@@ -284,7 +284,12 @@ type Server struct {
 	// SessionTTL is the lifetime of a session id from its creation (default
 	// 24h); after it the client gets 404 and starts a new session.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// Metrics serves Prometheus metrics at /metrics (default on).
+	Metrics *bool `yaml:"metrics"`
 }
+
+// MetricsEnabled reports whether /metrics is served.
+func (s Server) MetricsEnabled() bool { return s.Metrics == nil || *s.Metrics }
 
 // Log configures logs and audit lines.
 type Log struct {
@@ -293,7 +298,13 @@ type Log struct {
 	// Audit turns the audit stream (one JSON line per decision on stdout)
 	// on or off (default on).
 	Audit *bool `yaml:"audit"`
+	// Access writes one log line per HTTP request at info level (default
+	// on).
+	Access *bool `yaml:"access"`
 }
+
+// AccessEnabled reports whether access lines are written.
+func (l Log) AccessEnabled() bool { return l.Access == nil || *l.Access }
 
 // AuditEnabled reports whether audit lines are written.
 func (l Log) AuditEnabled() bool { return l.Audit == nil || *l.Audit }

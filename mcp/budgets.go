@@ -250,6 +250,9 @@ func (g *Gateway) budgetSpent(ctx context.Context, w http.ResponseWriter, st *re
 		g.budgetRefused(w, st, rid, b, res, tool, cost)
 		return true
 	}
+	if charged != nil {
+		st.event.Cost = cost
+	}
 	return false
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/limit"
+	"github.com/gatewaystack/gatewaystack/metrics"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -136,6 +138,37 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		}
 		return nil, err
 	}
+	var m *metrics.Metrics
+	var gwRef atomic.Pointer[Gateway]
+	if cfg.Server.MetricsEnabled() {
+		m = metrics.New(metrics.Sources{
+			Upstreams: func() []metrics.UpstreamState {
+				hs := router.Health()
+				out := make([]metrics.UpstreamState, len(hs))
+				for i, h := range hs {
+					out[i] = metrics.UpstreamState{Name: h.Name, Up: h.Status == "up", InFlight: h.InFlight}
+				}
+				return out
+			},
+			JWKS: func() metrics.JWKSState {
+				j := v.JWKSStats()
+				return metrics.JWKSState{Fetches: j.Fetches, Failures: j.Failures, Keys: j.Keys, Ready: j.Ready}
+			},
+			Store: func() metrics.StoreState {
+				if limits.Shared == nil {
+					return metrics.StoreState{Kind: "memory", Up: true}
+				}
+				h := limits.Shared.Health()
+				return metrics.StoreState{Kind: "redis", Up: h.OK, Errors: h.Errors}
+			},
+			Sessions: func() int {
+				if g := gwRef.Load(); g != nil {
+					return g.ActiveSessions()
+				}
+				return 0
+			},
+		})
+	}
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)
 	if pu, err := url.Parse(cfg.PublicURL); err == nil {
 		hosts = append(hosts, pu.Host)
@@ -163,6 +196,12 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Proxy:                px,
 		Limits:               limits,
 		AdminScope:           cfg.Admin.Scope,
+		Metrics:              m,
+		RawArguments:         cfg.Audit.RawArguments,
+		PolicyVersion:        PolicyVersion(cfg.Policy),
+		AccessLog:            cfg.Log.AccessEnabled(),
+		IdP: &IdPOptions{Issuer: cfg.Auth.Issuer, JWKSURI: cfg.Auth.JWKSURI,
+			HTTPClient: &http.Client{Timeout: 5 * time.Second}, JWKS: v.JWKSStats},
 	})
 	if err != nil {
 		_ = v.Close()
@@ -171,6 +210,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		}
 		return nil, fmt.Errorf("build gateway: %w", err)
 	}
+	gwRef.Store(gw)
 	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
 	router.Start(probes)
 	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared}, nil

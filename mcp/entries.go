@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
@@ -133,11 +134,12 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 		g.badParams(w, st, env, modern, `prompts/get needs params with one "name" string`)
 		return
 	}
-	st.event.Tool = p.Name
+	st.event.Prompt = p.Name
 	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
 	if !ok {
 		return
 	}
+	g.auditArguments(st, p.Name, rawArguments(env.Params))
 	unknown := func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
 		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+p.Name, nil)
@@ -179,7 +181,7 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 		g.badParams(w, st, env, modern, env.Method+` needs params with one "uri" string`)
 		return
 	}
-	st.event.Tool = p.Name
+	st.event.Resource = p.Name
 	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
 	if !ok {
 		return
@@ -246,7 +248,7 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 	var err error
 	switch ref.Type {
 	case "ref/prompt":
-		st.event.Tool = ref.Name
+		st.event.Prompt = ref.Name
 		unknown := func(reason string) {
 			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
 			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+ref.Name, nil)
@@ -278,7 +280,7 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 			}
 		}
 	case "ref/resource":
-		st.event.Tool = ref.URI
+		st.event.Resource = ref.URI
 		unknown := func(reason string) {
 			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
 			writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+ref.URI, nil)
@@ -367,6 +369,7 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 	ctx = upstream.WithServerRequests(ctx, g.relayer(st, out))
 	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(ctx, up.Name(), token, g.clientLogLevel(st, params), notes))
 	done := make(chan answer, 1)
+	called := time.Now()
 	go func() {
 		resp, err := up.Call(ctx, method, params)
 		done <- answer{resp, err}
@@ -397,6 +400,8 @@ wait:
 			drained = true
 		}
 	}
+	st.event.UpstreamLatency = time.Since(called)
+	st.event.ResultBytes = int64(len(a.resp.Result))
 	var body []byte
 	switch {
 	case a.err != nil:
@@ -404,11 +409,17 @@ wait:
 		if ctx.Err() == context.Canceled && errors.Is(a.err, context.Canceled) {
 			reason = reasonCancelled
 		}
+		if g.o.Metrics != nil {
+			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, reason)
+		}
 		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(a.err).Msg(method + " failed")
 		g.audit(st, audit.Error, reason, http.StatusOK)
 		body = mustMarshal(rpcErrorBody{JSONRPC: "2.0", ID: rid, Error: rpcErrorDetail{Code: codeInternalError,
 			Message: upstreamMessage(up.Name(), reason), Data: map[string]any{"reason": reason, "upstream": up.Name()}}})
 	case a.resp.Error != nil:
+		if g.o.Metrics != nil {
+			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
+		}
 		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
 		body = mustMarshal(struct {
 			JSONRPC string             `json:"jsonrpc"`
@@ -416,6 +427,9 @@ wait:
 			Error   *upstream.RPCError `json:"error"`
 		}{"2.0", rid, a.resp.Error})
 	default:
+		if g.o.Metrics != nil {
+			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
+		}
 		result := a.resp.Result
 		if hints {
 			result = withCacheHints(result)

@@ -9,11 +9,15 @@
 package mcp
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +27,8 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/metrics"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/proxy"
 	"github.com/gatewaystack/gatewaystack/upstream"
@@ -80,6 +86,20 @@ type Options struct {
 	// AdminScope is the scope /admin/usage requires (empty: no admin
 	// endpoints).
 	AdminScope string
+	// Metrics records decisions and upstream times and is served at
+	// /metrics (nil: no metrics).
+	Metrics *metrics.Metrics
+	// RawArguments lists tool and prompt patterns whose raw arguments go
+	// into audit events (others get only a digest).
+	RawArguments []string
+	// PolicyVersion identifies the policy in force (see PolicyVersion).
+	PolicyVersion string
+	// AccessLog writes one log line per HTTP request.
+	AccessLog bool
+	// IdP configures /health/idp and /health/auth0 (nil: not served).
+	IdP *IdPOptions
+	// Auth0Webhook serves POST /webhooks/auth0/logs (nil: not served).
+	Auth0Webhook http.Handler
 }
 
 // Gateway is the MCP front of the gateway.
@@ -100,6 +120,10 @@ type Gateway struct {
 
 	// failOpenLogged is when a fail-open pass was last logged (unix ns).
 	failOpenLogged atomic.Int64
+	// policyVersion is the version of the policy in force.
+	policyVersion atomic.Pointer[string]
+	// sessions counts sessions seen recently (the sessions_active metric).
+	sessions recentSessions
 }
 
 // New builds the gateway and wires its pipeline.
@@ -141,6 +165,10 @@ func New(o Options) (*Gateway, error) {
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}
+	if o.AccessLog {
+		g.handler = accessLog(g.handler, o.Logger)
+	}
+	g.SetPolicyVersion(o.PolicyVersion)
 	return g, nil
 }
 
@@ -187,6 +215,18 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux.Handle(g.o.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
 	mux.HandleFunc("/health", g.serveHealth)
 	mux.HandleFunc("/health/ready", g.serveReady)
+	if g.o.Metrics != nil {
+		mux.Handle("/metrics", g.o.Metrics.Handler())
+	}
+	if g.o.IdP != nil {
+		h := &idpHealth{o: *g.o.IdP}
+		for _, p := range IdPHealthPaths {
+			mux.Handle(p, h)
+		}
+	}
+	if g.o.Auth0Webhook != nil {
+		mux.Handle(Auth0WebhookPath, g.hostCheck(g.o.Auth0Webhook))
+	}
 	if g.o.AdminScope != "" {
 		mux.Handle(AdminUsagePath, g.hostCheck(http.HandlerFunc(g.serveAdminUsage)))
 	}
@@ -301,9 +341,121 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 	st.event.Decision = decision
 	st.event.Reason = reason
 	st.event.Status = status
-	st.event.Latency = time.Since(st.start)
+	st.event.Time = time.Now()
+	st.event.Latency = st.event.Time.Sub(st.start)
+	st.event.EventID = newRequestID()
+	if v := g.policyVersion.Load(); v != nil {
+		st.event.PolicyVersion = *v
+	}
 	g.o.Audit.Write(st.event)
+	if m := g.o.Metrics; m != nil {
+		// Only names of tools that reached an upstream become labels, so
+		// names made up by callers cannot grow the label set.
+		tool := ""
+		if st.event.Upstream != "" {
+			tool = cmp.Or(st.event.Tool, st.event.Prompt)
+		}
+		m.Decision(metricMethod(st.event.Method), tool, st.event.Upstream, decision, reason, st.event.Latency)
+	}
+	if st.event.SessionID != "" && decision == audit.Allow {
+		g.sessions.seen(st.event.SessionID, st.event.Time)
+	}
 }
+
+// auditArguments records the digest of a call's arguments — and the
+// arguments themselves when name matches audit.raw_arguments.
+func (g *Gateway) auditArguments(st *requestState, name string, args json.RawMessage) {
+	canon := canonicalJSON(args)
+	sum := sha256.Sum256(canon)
+	st.event.ArgsSHA256 = hex.EncodeToString(sum[:])
+	if len(args) > 0 && mostSpecific(len(g.o.RawArguments), func(i int) string { return g.o.RawArguments[i] }, name) >= 0 {
+		st.event.Args = canon
+	}
+}
+
+// knownMethods are the methods metrics name; any other is "other".
+var knownMethods = map[string]bool{
+	"initialize": true, "ping": true, "tools/list": true, "tools/call": true,
+	"prompts/list": true, "prompts/get": true, "resources/list": true, "resources/templates/list": true,
+	"resources/read": true, "resources/subscribe": true, "resources/unsubscribe": true,
+	"completion/complete": true, "logging/setLevel": true, "notifications/initialized": true,
+	"notifications/cancelled": true, "notifications/roots/list_changed": true, "admin/usage": true,
+	http.MethodGet: true, http.MethodPost: true, http.MethodDelete: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodOptions: true, http.MethodHead: true,
+}
+
+// metricMethod bounds the method label to known methods.
+func metricMethod(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
+}
+
+// Auth0WebhookPath receives Auth0 log-stream batches.
+const Auth0WebhookPath = "/webhooks/auth0/logs"
+
+// SetPolicyVersion records the version of the policy in force.
+func (g *Gateway) SetPolicyVersion(v string) { g.policyVersion.Store(&v) }
+
+// PolicyVersion identifies a policy: the first 12 hex digits of the SHA-256
+// of its JSON encoding (map keys sorted, so equal policies hash alike).
+func PolicyVersion(p config.Policy) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "unknown"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// recentSessions remembers when each session last made an allowed request,
+// so that the number of sessions active in the last 5 minutes can be
+// reported; it holds at most maxTracked sessions.
+type recentSessions struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const (
+	activeWindow = 5 * time.Minute
+	maxTracked   = 100_000
+)
+
+func (r *recentSessions) seen(id string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = make(map[string]time.Time)
+	}
+	if _, ok := r.last[id]; !ok && len(r.last) >= maxTracked {
+		r.sweepLocked(now)
+		if len(r.last) >= maxTracked {
+			return
+		}
+	}
+	r.last[id] = now
+}
+
+func (r *recentSessions) sweepLocked(now time.Time) {
+	for k, t := range r.last {
+		if now.Sub(t) > activeWindow {
+			delete(r.last, k)
+		}
+	}
+}
+
+// active returns how many sessions made a request in the last 5 minutes.
+func (r *recentSessions) active(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sweepLocked(now)
+	return len(r.last)
+}
+
+// ActiveSessions returns how many sessions made an allowed request in the
+// last 5 minutes on this replica.
+func (g *Gateway) ActiveSessions() int { return g.sessions.active(time.Now()) }
 
 func joinScopes(s []string) string {
 	out := ""

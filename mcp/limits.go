@@ -379,6 +379,9 @@ func (g *Gateway) storeFailed(w http.ResponseWriter, st *requestState, rid []byt
 		g.limitUnavailable(w, st, rid, rule, err)
 		return true
 	}
+	if g.o.Metrics != nil {
+		g.o.Metrics.FailOpen()
+	}
 	now := time.Now().UnixNano()
 	if last := g.failOpenLogged.Load(); now-last >= int64(time.Second) && g.failOpenLogged.CompareAndSwap(last, now) {
 		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).

@@ -20,6 +20,7 @@ func (s *Server) ReloadPolicy(next *config.Config) error {
 	o.Authorizer.Replace(NewAuthorizer(next.Policy.Tools, s.cfg))
 	o.Prompts.Replace(NewAuthorizer(next.Policy.Prompts, s.cfg))
 	o.Resources.Replace(NewAuthorizer(next.Policy.Resources, s.cfg))
+	s.Gateway.SetPolicyVersion(PolicyVersion(next.Policy))
 	return nil
 }
 

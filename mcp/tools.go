@@ -79,6 +79,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	// upstream work and cannot surface an upstream error; a condition that
 	// reads request.upstream is decided again once the owner is known.
 	act := policy.Action{Name: name, Arguments: rawArguments(env.Params), ArgsKnown: true}
+	g.auditArguments(st, name, act.Arguments)
 	d := g.o.Authorizer.Decide(id, act)
 	if !g.applyToolDecision(w, st, rid, id, d, name, modern) {
 		return

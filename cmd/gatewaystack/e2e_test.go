@@ -1278,6 +1278,43 @@ func TestServe(t *testing.T) {
 		t.Errorf("%d audit lines for alice's list_notes calls, want %d:\n%s", calls, len(eras), gw.stdout.String())
 	}
 
+	// The identity provider's health, under both names: the demo issuer's
+	// metadata and keys are reachable.
+	for _, path := range []string{"/health/idp", "/health/auth0"} {
+		var idp struct {
+			OK     bool `json:"ok"`
+			Issuer struct {
+				URL      string `json:"url"`
+				Metadata bool   `json:"metadata_reachable"`
+			} `json:"issuer"`
+			JWKS struct {
+				Reachable bool   `json:"reachable"`
+				Keys      int    `json:"keys"`
+				LastFetch string `json:"last_fetch"`
+			} `json:"jwks"`
+		}
+		resp, err := (&http.Client{Timeout: 15 * time.Second}).Get(baseURL(gwPort) + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&idp)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !idp.OK || !idp.Issuer.Metadata || idp.Issuer.URL != baseURL(issPort) ||
+			!idp.JWKS.Reachable || idp.JWKS.Keys < 1 || idp.JWKS.LastFetch == "" {
+			t.Errorf("GET %s: %d %+v (%v)", path, resp.StatusCode, idp, err)
+		}
+	}
+	// Prometheus metrics count the calls above.
+	resp, err = (&http.Client{Timeout: 5 * time.Second}).Get(baseURL(gwPort) + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if want := fmt.Sprintf(`gatewaystack_requests_total{decision="allow",method="tools/call",reason="allowed",tool="notes__list_notes",upstream="notes"} %d`, len(eras)); !strings.Contains(string(mb), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+
 	for _, p := range []*proc{gw, issuer} {
 		code, took := p.stop(t, syscall.SIGTERM)
 		t.Logf("%s stopped %s after SIGTERM, exit code %d", p.name, took.Round(time.Millisecond), code)
