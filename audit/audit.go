@@ -2,10 +2,23 @@
 // decision (allow or deny), written as a JSON line. An event names who
 // (subject, tenant, client, token id — never the token), what (method, tool,
 // upstream), the decision with its reason code, and how long it took.
+//
+// Events reach their destinations through an Auditor, which never blocks the
+// request path: every destination has its own bounded queue and goroutine,
+// and an event that cannot be queued or delivered is counted as dropped.
+// Destinations are a writer (stdout), an append-only hash-chained file
+// (FileSink, checked with Verify), a webhook (WebhookSink) and an in-memory
+// ring of the latest events (Ring). Report summarises event files.
 package audit
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -71,7 +84,8 @@ type Event struct {
 	// arguments (tools/call, prompts/get).
 	ArgsSHA256 string
 	// Args holds the raw arguments, only for tools configured in
-	// audit.raw_arguments.
+	// audit.raw_arguments. Sinks share it: it must not change once the
+	// event is written.
 	Args []byte
 	// Cost is the budget units the call was charged.
 	Cost int64
@@ -82,28 +96,74 @@ type Sink interface {
 	Write(e Event)
 }
 
-// JSONSink writes each event as one JSON line (zerolog) to a writer.
+// Link is a line's place in a file's hash chain: the sequence number of
+// the line (1 for the first line ever written, continuing across restarts
+// and rotations) and the hex SHA-256 of the previous line.
+type Link struct {
+	Seq      uint64
+	PrevHash string
+}
+
+// GenesisHash is the prev_hash of the first line of a chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// lineWriter keeps the one line zerolog writes.
+type lineWriter struct{ line []byte }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.line = append(w.line[:0], p...)
+	return len(p), nil
+}
+
+// MarshalLine returns e as one JSON object followed by a newline, fields in
+// schema order: "type":"audit", "time" (RFC 3339 with nanoseconds, UTC; now
+// when e.Time is zero), the fields of Fields, then, when link is not nil,
+// "seq" and "prev_hash". It returns nil only when zerolog is disabled
+// globally (zerolog.SetGlobalLevel(zerolog.Disabled)).
+func (e Event) MarshalLine(link *Link) []byte {
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	w := &lineWriter{}
+	l := zerolog.New(w)
+	ev := l.Log()
+	ev.Str("type", "audit")
+	ev.Str("time", t.UTC().Format(time.RFC3339Nano))
+	Fields(ev, e)
+	if link != nil {
+		ev.Uint64("seq", link.Seq)
+		ev.Str("prev_hash", link.PrevHash)
+	}
+	ev.Send()
+	return w.line
+}
+
+// JSONSink writes each event as one JSON line (MarshalLine) to a writer,
+// synchronously. An Auditor with a WriterSink does the same off the
+// request path.
 type JSONSink struct {
-	log zerolog.Logger
+	w io.Writer
 }
 
 var _ Sink = (*JSONSink)(nil)
 
-// NewJSONSink returns a sink writing JSON lines to w. zerolog writes each
-// line with a single Write call, so lines never interleave.
+// NewJSONSink returns a sink writing JSON lines to w, each line with a
+// single Write call, so lines never interleave.
 func NewJSONSink(w io.Writer) *JSONSink {
-	return &JSONSink{log: zerolog.New(w).With().Timestamp().Str("type", "audit").Logger()}
+	return &JSONSink{w: w}
 }
 
-// Write emits e. Empty fields are left out.
+// Write emits e. Empty fields are left out. A write error is dropped: the
+// writer is the process's stdout.
 func (s *JSONSink) Write(e Event) {
-	ev := s.log.Log()
-	Fields(ev, e)
-	ev.Send()
+	if line := e.MarshalLine(nil); line != nil {
+		_, _ = s.w.Write(line)
+	}
 }
 
 // Fields adds e's fields to a zerolog event, in schema order; empty ones
-// are left out.
+// are left out. Arguments that are not valid JSON are written as a string.
 func Fields(ev *zerolog.Event, e Event) {
 	str := func(k, v string) {
 		if v != "" {
@@ -142,7 +202,11 @@ func Fields(ev *zerolog.Event, e Event) {
 	}
 	str("args_sha256", e.ArgsSHA256)
 	if len(e.Args) > 0 {
-		ev.RawJSON("args", e.Args)
+		if json.Valid(e.Args) {
+			ev.RawJSON("args", e.Args)
+		} else {
+			ev.Str("args", string(e.Args))
+		}
 	}
 	if e.Cost != 0 {
 		ev.Int64("cost", e.Cost)
@@ -154,3 +218,123 @@ type Discard struct{}
 
 // Write does nothing.
 func (Discard) Write(Event) {}
+
+// Record is one audit line read back by ParseLine.
+type Record struct {
+	Event
+	// Type is the line's "type" ("audit").
+	Type string
+	// Schema is the line's "schema".
+	Schema int
+	// Seq and PrevHash are the line's place in its file's hash chain
+	// (zero and empty for lines written without one).
+	Seq      uint64
+	PrevHash string
+}
+
+// wireEvent is an audit line as JSON; unknown fields are ignored.
+type wireEvent struct {
+	Type              string          `json:"type"`
+	Time              json.RawMessage `json:"time"`
+	Schema            int             `json:"schema"`
+	EventID           string          `json:"event_id"`
+	RequestID         string          `json:"request_id"`
+	SessionID         string          `json:"session_id"`
+	Subject           string          `json:"subject"`
+	Tenant            string          `json:"tenant"`
+	ClientID          string          `json:"client_id"`
+	TokenID           string          `json:"token_id"`
+	Method            string          `json:"method"`
+	Tool              string          `json:"tool"`
+	Prompt            string          `json:"prompt"`
+	Resource          string          `json:"resource"`
+	Upstream          string          `json:"upstream"`
+	Decision          string          `json:"decision"`
+	Reason            string          `json:"reason"`
+	Rule              string          `json:"rule"`
+	PolicyVersion     string          `json:"policy_version"`
+	Status            int             `json:"status"`
+	LatencyMS         float64         `json:"latency_ms"`
+	UpstreamStatus    int             `json:"upstream_status"`
+	UpstreamLatencyMS float64         `json:"upstream_latency_ms"`
+	ResultBytes       int64           `json:"result_bytes"`
+	ArgsSHA256        string          `json:"args_sha256"`
+	Args              json.RawMessage `json:"args"`
+	Cost              int64           `json:"cost"`
+	Seq               uint64          `json:"seq"`
+	PrevHash          string          `json:"prev_hash"`
+}
+
+// ErrNotAudit is returned by ParseLine for a JSON object that is not an
+// audit event (its "type" is not "audit").
+var ErrNotAudit = errors.New(`not an audit event (no "type":"audit")`)
+
+// ParseLine reads one audit line (with or without its trailing newline).
+// Unknown fields are ignored; "time" may be an RFC 3339 string or Unix
+// seconds.
+func ParseLine(line []byte) (Record, error) {
+	var w wireEvent
+	if err := json.Unmarshal(line, &w); err != nil {
+		return Record{}, fmt.Errorf("parse audit line: %w", err)
+	}
+	if w.Type != "audit" {
+		return Record{}, ErrNotAudit
+	}
+	t, err := parseTime(w.Time)
+	if err != nil {
+		return Record{}, fmt.Errorf("parse audit line: %w", err)
+	}
+	r := Record{Type: w.Type, Schema: w.Schema, Seq: w.Seq, PrevHash: w.PrevHash}
+	r.Event = Event{
+		Time: t, EventID: w.EventID, RequestID: w.RequestID, SessionID: w.SessionID,
+		Subject: w.Subject, Tenant: w.Tenant, ClientID: w.ClientID, TokenID: w.TokenID,
+		Method: w.Method, Tool: w.Tool, Prompt: w.Prompt, Resource: w.Resource, Upstream: w.Upstream,
+		Decision: w.Decision, Reason: w.Reason, Rule: w.Rule, PolicyVersion: w.PolicyVersion,
+		Status: w.Status, Latency: fromMillis(w.LatencyMS), UpstreamStatus: w.UpstreamStatus,
+		UpstreamLatency: fromMillis(w.UpstreamLatencyMS), ResultBytes: w.ResultBytes,
+		ArgsSHA256: w.ArgsSHA256, Cost: w.Cost,
+	}
+	if len(w.Args) > 0 {
+		r.Args = []byte(w.Args)
+	}
+	return r, nil
+}
+
+// parseTime reads "time": an RFC 3339 string, or Unix seconds.
+func parseTime(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, errors.New(`no "time"`)
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, fmt.Errorf(`"time": %w`, err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf(`"time": %w`, err)
+		}
+		return t, nil
+	}
+	secs, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf(`"time" %s is neither RFC 3339 nor Unix seconds`, raw)
+	}
+	whole, frac := math.Modf(secs)
+	return time.Unix(int64(whole), int64(frac*1e9)).UTC(), nil
+}
+
+// fromMillis turns milliseconds (as Fields writes them, to the
+// microsecond) back into a duration.
+func fromMillis(ms float64) time.Duration {
+	return time.Duration(math.Round(ms*1000)) * time.Microsecond
+}
+
+// validHash reports whether s is a hex SHA-256.
+func validHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

@@ -71,43 +71,8 @@ type RateUsage struct {
 // per budget, default and at most 10000); with them, just those keys, and
 // their rate-limit state.
 func (g *Gateway) serveAdminUsage(w http.ResponseWriter, r *http.Request) {
-	st := &requestState{start: time.Now()}
-	st.event.RequestID = newRequestID()
-	st.event.Method = "admin/usage"
-	w.Header().Set("X-Request-Id", st.event.RequestID)
-	w.Header().Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		g.audit(st, audit.Deny, "method_not_allowed", http.StatusMethodNotAllowed)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "error_description": "use GET"})
-		return
-	}
-	ip := g.o.Limits.clientIP(r)
-	if g.ipRefused(w, r, st, ip) {
-		return
-	}
-	token, aerr := auth.BearerToken(r)
-	var id auth.Identity
-	if aerr == nil {
-		var err error
-		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil && !errors.As(err, &aerr) {
-			aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
-		}
-	}
-	if aerr != nil {
-		g.chargeIP(r.Context(), ip)
-		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
-		g.writeAuthError(w, aerr)
-		return
-	}
-	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
-	if !id.HasScope(g.o.AdminScope) {
-		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
-			Description: "the admin endpoints need the " + g.o.AdminScope + " scope",
-			Scope:       g.o.AdminScope, ResourceMetadata: g.prmURL}.String())
-		g.audit(st, audit.Deny, "insufficient_scope", http.StatusForbidden)
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": auth.CodeInsufficientScope,
-			"error_description": "the admin endpoints need the " + g.o.AdminScope + " scope", "reason": "insufficient_scope"})
+	st, ok := g.adminAuth(w, r, "admin/usage")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -133,6 +98,53 @@ func (g *Gateway) serveAdminUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	g.audit(st, audit.Allow, "admin", http.StatusOK)
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// adminAuth runs the admin endpoints' pipeline: GET only, per-IP flood
+// limit, a verified bearer token carrying the admin scope. It answers
+// every refusal (audited) itself and reports whether the request may go
+// on.
+func (g *Gateway) adminAuth(w http.ResponseWriter, r *http.Request, method string) (*requestState, bool) {
+	st := &requestState{start: time.Now()}
+	st.event.RequestID = newRequestID()
+	st.event.Method = method
+	w.Header().Set("X-Request-Id", st.event.RequestID)
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		g.audit(st, audit.Deny, "method_not_allowed", http.StatusMethodNotAllowed)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "error_description": "use GET"})
+		return st, false
+	}
+	ip := g.o.Limits.clientIP(r)
+	if g.ipRefused(w, r, st, ip) {
+		return st, false
+	}
+	token, aerr := auth.BearerToken(r)
+	var id auth.Identity
+	if aerr == nil {
+		var err error
+		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil && !errors.As(err, &aerr) {
+			aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
+		}
+	}
+	if aerr != nil {
+		g.chargeIP(r.Context(), ip)
+		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
+		g.writeAuthError(w, aerr)
+		return st, false
+	}
+	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
+	if !id.HasScope(g.o.AdminScope) {
+		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
+			Description: "the admin endpoints need the " + g.o.AdminScope + " scope",
+			Scope:       g.o.AdminScope, ResourceMetadata: g.prmURL}.String())
+		g.audit(st, audit.Deny, "insufficient_scope", http.StatusForbidden)
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": auth.CodeInsufficientScope,
+			"error_description": "the admin endpoints need the " + g.o.AdminScope + " scope", "reason": "insufficient_scope"})
+		return st, false
+	}
+	return st, true
 }
 
 // usageReport reads the stores (consuming nothing).

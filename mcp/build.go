@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/auth0"
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/limit"
 	"github.com/gatewaystack/gatewaystack/metrics"
@@ -34,6 +36,8 @@ type Server struct {
 	cfg      *config.Config
 	stop     context.CancelFunc // ends the upstream probes
 	shared   *limit.Redis       // the Redis limit store (nil: memory)
+	auditor  *audit.Auditor     // every audit sink's queue
+	dcr      *auth0.Webhook     // the Auth0 log-stream webhook (nil: off)
 }
 
 // BuildOptions are the process-level inputs of Build.
@@ -44,6 +48,9 @@ type BuildOptions struct {
 	Logger zerolog.Logger
 	// AuditWriter receives audit lines (default os.Stdout).
 	AuditWriter io.Writer
+	// DemoAdminToken, set by the demo only, mints a token for the demo's
+	// admin user, offered by the admin page to loopback clients.
+	DemoAdminToken func(ctx context.Context) (string, error)
 	// Getenv resolves ${VAR} in upstream headers (default os.Getenv).
 	Getenv func(string) string
 }
@@ -111,15 +118,39 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		_ = v.Close()
 		return nil, err
 	}
-	var sink audit.Sink = audit.Discard{}
-	if cfg.Log.AuditEnabled() {
-		sink = audit.NewJSONSink(o.AuditWriter)
+	auditor, recent, err := buildAuditor(cfg, o)
+	if err != nil {
+		_ = v.Close()
+		return nil, err
+	}
+	var dcr *auth0.Webhook
+	idp := &IdPOptions{Issuer: cfg.Auth.Issuer, JWKSURI: cfg.Auth.JWKSURI,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, JWKS: v.JWKSStats}
+	if cfg.Auth0.Enabled() {
+		a0 := cfg.Auth0
+		if len(a0.Scopes) == 0 {
+			a0.Scopes = policyScopes(cfg)
+		}
+		if dcr, err = auth0.New(auth0.Options{Auth0: a0, Logger: o.Logger}); err != nil {
+			_ = v.Close()
+			_ = auditor.Close(context.Background())
+			return nil, fmt.Errorf("auth0: %w", err)
+		}
+		idp.Extra = func(ctx context.Context) (string, bool, any) {
+			h := dcr.Health(ctx)
+			return "auth0_webhook", h.OK, h
+		}
+	}
+	var dcrHandler http.Handler
+	if dcr != nil {
+		dcrHandler = dcr
 	}
 	var shared *limit.Redis
 	if cfg.Limits.RedisStore() {
 		shared, err = limit.NewRedis(limit.RedisOptions{URL: cfg.Limits.Store, Timeout: cfg.Limits.StoreTimeout})
 		if err != nil {
 			_ = v.Close()
+			_ = auditor.Close(context.Background())
 			return nil, fmt.Errorf("limits.store: %w", err)
 		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -133,6 +164,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	limits, err := BuildLimits(cfg.Limits, shared, nil)
 	if err != nil {
 		_ = v.Close()
+		_ = auditor.Close(context.Background())
 		if shared != nil {
 			_ = shared.Close()
 		}
@@ -185,7 +217,10 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Resources:            NewAuthorizer(cfg.Policy.Resources, cfg),
 		Router:               router,
 		IdentityHeaders:      upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
-		Audit:                sink,
+		Audit:                auditor,
+		Recent:               recent,
+		AuditStats:           auditor.Stats,
+		DemoAdminToken:       o.DemoAdminToken,
 		Sessions:             sessions,
 		MaxBodyBytes:         cfg.Server.MaxBodyBytes,
 		AllowedOrigins:       cfg.Server.AllowedOrigins,
@@ -200,30 +235,120 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		RawArguments:         cfg.Audit.RawArguments,
 		PolicyVersion:        PolicyVersion(cfg.Policy),
 		AccessLog:            cfg.Log.AccessEnabled(),
-		IdP: &IdPOptions{Issuer: cfg.Auth.Issuer, JWKSURI: cfg.Auth.JWKSURI,
-			HTTPClient: &http.Client{Timeout: 5 * time.Second}, JWKS: v.JWKSStats},
+		IdP:                  idp,
+		Auth0Webhook:         dcrHandler,
 	})
 	if err != nil {
 		_ = v.Close()
+		_ = auditor.Close(context.Background())
 		if shared != nil {
 			_ = shared.Close()
+		}
+		if dcr != nil {
+			_ = dcr.Close()
 		}
 		return nil, fmt.Errorf("build gateway: %w", err)
 	}
 	gwRef.Store(gw)
 	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
 	router.Start(probes)
-	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared}, nil
+	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared, auditor: auditor, dcr: dcr}, nil
 }
 
-// Close releases the verifier's, upstreams' and limit store's resources.
+// Close releases the verifier's, upstreams' and limit store's resources,
+// then flushes every audit sink: it waits, bounded by ctx, until each
+// queued event is delivered, and reports the events it could not deliver.
+// Call it after the HTTP server has stopped (no new events).
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
 	errs := []error{s.Gateway.Close(ctx), s.Router.Close(), s.Verifier.Close()}
 	if s.shared != nil {
 		errs = append(errs, s.shared.Close())
 	}
+	if s.dcr != nil {
+		errs = append(errs, s.dcr.Close())
+	}
+	if err := s.auditor.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush audit events: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// AuditStats reports every audit sink's queue.
+func (s *Server) AuditStats() []audit.SinkStats { return s.auditor.Stats() }
+
+// policyScopes is every scope the gateway asks for or the policy names
+// (sorted), what the Auth0 webhook grants promoted clients by default.
+func policyScopes(cfg *config.Config) []string {
+	seen := map[string]bool{}
+	for _, sc := range append(append([]string{}, cfg.Auth.BaselineScopes...), cfg.Auth.StepUpScopes...) {
+		seen[sc] = true
+	}
+	p := cfg.Policy
+	for _, table := range []map[string]config.ToolRule{p.Tools, p.Prompts, p.Resources} {
+		for _, r := range table {
+			for _, sc := range append(append([]string{}, r.Scopes...), r.AnyScopes...) {
+				seen[sc] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for sc := range seen {
+		out = append(out, sc)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recentEvents is how many of the latest audit events the admin page sees.
+const recentEvents = 1000
+
+// buildAuditor creates the audit sinks of cfg behind one Auditor: the ring
+// the admin page reads, stdout (log.audit), the hash-chained file and the
+// webhook. Each has its own bounded queue, so none slows a request.
+func buildAuditor(cfg *config.Config, o BuildOptions) (*audit.Auditor, *audit.Ring, error) {
+	ring := audit.NewRing(audit.RingOptions{Size: recentEvents})
+	dests := []audit.Destination{ring}
+	closeAll := func() {
+		for _, d := range dests {
+			_ = d.Close(context.Background())
+		}
+	}
+	if cfg.Log.AuditEnabled() {
+		ws, err := audit.NewWriterSink(audit.WriterOptions{Writer: o.AuditWriter})
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit stdout: %w", err)
+		}
+		dests = append(dests, ws)
+	}
+	if f := cfg.Audit.File; f.Path != "" {
+		fs, err := audit.NewFileSink(audit.FileOptions{Path: f.Path, MaxBytes: f.MaxBytes, MaxFiles: f.MaxFiles})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("audit.file: %w", err)
+		}
+		dests = append(dests, fs)
+	}
+	if wh := cfg.Audit.Webhook; wh.URL != "" {
+		headers := make(map[string]string, len(wh.Headers))
+		for k, val := range wh.Headers {
+			expanded, err := expandEnv(val, o.Getenv)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("audit.webhook.headers.%s: %w", k, err)
+			}
+			headers[k] = expanded
+		}
+		ws, err := audit.NewWebhookSink(audit.WebhookOptions{URL: wh.URL, Headers: headers, BatchSize: wh.BatchSize,
+			FlushInterval: wh.FlushInterval, Timeout: wh.Timeout, MaxBackoff: wh.MaxBackoff})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("audit.webhook: %w", err)
+		}
+		dests = append(dests, ws)
+	}
+	logger := o.Logger
+	return audit.NewAuditor(audit.Options{QueueSize: cfg.Audit.QueueSize, Logger: &logger}, dests...), ring, nil
 }
 
 // Serve serves the gateway on ln until ctx is done, then shuts down

@@ -100,6 +100,13 @@ type Options struct {
 	IdP *IdPOptions
 	// Auth0Webhook serves POST /webhooks/auth0/logs (nil: not served).
 	Auth0Webhook http.Handler
+	// Recent keeps the latest audit events for the admin page (nil: none).
+	Recent *audit.Ring
+	// AuditStats reports the audit sinks' queues (nil: none).
+	AuditStats func() []audit.SinkStats
+	// DemoAdminToken, set by the demo only, mints a token for the demo's
+	// admin user; the admin page offers it to loopback clients.
+	DemoAdminToken func(ctx context.Context) (string, error)
 }
 
 // Gateway is the MCP front of the gateway.
@@ -124,6 +131,8 @@ type Gateway struct {
 	policyVersion atomic.Pointer[string]
 	// sessions counts sessions seen recently (the sessions_active metric).
 	sessions recentSessions
+	// days counts decisions per tenant today (the admin page).
+	days tenantDays
 }
 
 // New builds the gateway and wires its pipeline.
@@ -229,6 +238,12 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	if g.o.AdminScope != "" {
 		mux.Handle(AdminUsagePath, g.hostCheck(http.HandlerFunc(g.serveAdminUsage)))
+		mux.Handle(AdminOverviewPath, g.hostCheck(http.HandlerFunc(g.serveAdminOverview)))
+		mux.Handle(AdminAuditPath, g.hostCheck(http.HandlerFunc(g.serveAdminAudit)))
+		mux.Handle(AdminPagePath, g.hostCheck(http.HandlerFunc(g.serveAdminPage)))
+		if g.o.DemoAdminToken != nil {
+			mux.Handle(AdminDemoToken, g.hostCheck(http.HandlerFunc(g.serveDemoToken)))
+		}
 	}
 	if g.o.Proxy != nil {
 		mux.Handle(ProxyMount+"/", g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveProxy))))
@@ -357,6 +372,7 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 		}
 		m.Decision(metricMethod(st.event.Method), tool, st.event.Upstream, decision, reason, st.event.Latency)
 	}
+	g.days.add(&st.event)
 	if st.event.SessionID != "" && decision == audit.Allow {
 		g.sessions.seen(st.event.SessionID, st.event.Time)
 	}

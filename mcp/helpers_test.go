@@ -221,19 +221,27 @@ func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 	return out
 }
 
-// forRequest returns the audit lines of one request (by X-Request-Id).
+// forRequest returns the audit lines of one request (by X-Request-Id),
+// waiting up to 3 s for the first to be written.
 func (b *syncBuffer) forRequest(t testing.TB, requestID string) []map[string]any {
 	t.Helper()
 	if requestID == "" {
 		t.Fatal("response has no X-Request-Id")
 	}
-	var out []map[string]any
-	for _, l := range b.lines(t) {
-		if l["request_id"] == requestID {
-			out = append(out, l)
+	// Audit sinks are asynchronous: wait (bounded) for the line to land.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var out []map[string]any
+		for _, l := range b.lines(t) {
+			if l["request_id"] == requestID {
+				out = append(out, l)
+			}
 		}
+		if len(out) > 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return out
 }
 
 // ---------------------------------------------------------------------------

@@ -202,6 +202,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: new(false)}}},
 		Policy:    config.Policy{Tools: demoPolicy()},
 		Log:       config.Log{Level: *level},
+		Admin:     config.Admin{Scope: demoAdminScope},
 	}
 	cfg.Auth.Audience = cfg.Resource()
 	cfg.SetDefaults()
@@ -219,12 +220,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	warnAutoApprove(stderr, issuer, *autoApprove)
 	notes := demo.NewNotes(demo.NotesOptions{})
-	srv, err := mcp.Build(ctx, cfg, mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout})
+	bo := mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout}
+	if issuer.MintEnabled() {
+		// The admin page offers loopback visitors a token for the demo's
+		// admin user, so the demo needs no sign-in to look at.
+		bo.DemoAdminToken = func(context.Context) (string, error) {
+			mr, err := issuer.Mint(demo.MintRequest{Sub: "admin", Scope: demoAdminScope + " " + strings.Join(demoBaseline, " "), OrgID: "acme", ExpiresIn: 3600})
+			return mr.AccessToken, err
+		}
+	}
+	srv, err := mcp.Build(ctx, cfg, bo)
 	if err != nil {
 		closeAll()
 		return err
 	}
-	defer func() { _ = srv.Close(context.Background()) }()
+	defer closeServer(srv, log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -260,6 +270,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout, "demo stopped")
 	return nil
 }
+
+// demoAdminScope is the scope of the demo's admin endpoints.
+const demoAdminScope = "gateway:admin"
 
 func demoBanner(resource, issuer, upstreamURL string, mint, autoApprove bool) string {
 	approval := "opens its approval page, where you\npick alice, bob or admin and approve the scopes."
@@ -299,6 +312,7 @@ Gatewaystack demo is running.
   MCP gateway    %[1]s
   demo issuer    %[2]s   (JWKS: %[2]s/.well-known/jwks.json, POST /mint, OAuth 2.1 sign-in)
   notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
+  admin page     %[5]s/admin   (health, upstreams, latest audit events, usage today)
 
 Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
 a step-up scope (write_note) and notes:admin an entitlement (delete_all_notes).
@@ -320,7 +334,7 @@ alice and bob with "tool:read tool:write", and admin with "tool:read notes:admin
 %[4]s
 Audit lines follow, one per decision. Press Ctrl-C to stop.
 
-`, resource, issuer, upstreamURL, login)
+`, resource, issuer, upstreamURL, login, strings.TrimSuffix(resource, "/mcp"))
 }
 
 func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {

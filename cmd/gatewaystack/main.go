@@ -38,6 +38,12 @@ Usage:
                         (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI | --list)
                         why a tool, prompt or resource is allowed or not for an identity,
                         without running the gateway
+  gatewaystack audit verify [--head HASH] [--json] FILE...
+                        check the hash chain of an audit file and its rotated predecessors,
+                        oldest first (audit.jsonl.2 audit.jsonl.1 audit.jsonl); exit 1 if broken
+  gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T]
+                        [--format table|json|csv]
+                        calls, decisions, latency p50/p90/p99 and budget cost per group
   gatewaystack issuer   [--addr A] [--url URL] [--resource URL]... [--auto-approve]
                         the demo token issuer alone
   gatewaystack mint     --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600]
@@ -93,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConformance(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "gatewaystack", version)
 	case "help", "-h", "-help", "--help":
@@ -126,6 +134,7 @@ var synopsis = map[string]string{
 	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
 	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI [--upstream U] | --list)",
+	"audit":       "gatewaystack audit verify [--head HASH] [--json] FILE... | gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T] [--format table|json|csv]",
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 }
 

@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/mcp"
@@ -46,7 +49,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer func() { _ = srv.Close(context.Background()) }()
+	defer closeServer(srv, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (change listen in the configuration or GATEWAYSTACK_LISTEN)", cfg.Listen, err)
@@ -101,4 +104,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "configuration is valid: resource %s, %d upstream(s), %d policy rule(s)\n",
 		cfg.Resource(), len(cfg.Upstreams), len(cfg.Policy.Tools))
 	return nil
+}
+
+// auditFlushTimeout bounds how long shutdown waits for the audit sinks to
+// deliver what they hold (a webhook that is down, say).
+const auditFlushTimeout = 30 * time.Second
+
+// closeServer releases the gateway after its HTTP server has stopped and
+// flushes the audit sinks, logging what could not be delivered.
+func closeServer(srv *mcp.Server, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), auditFlushTimeout)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		log.Error().Err(err).Msg("shutdown")
+	}
+	for _, s := range srv.AuditStats() {
+		log.Info().Str("sink", s.Name).Uint64("delivered", s.Delivered).Uint64("dropped", s.Dropped).Msg("audit sink closed")
+	}
 }
