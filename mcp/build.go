@@ -193,6 +193,14 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 				h := limits.Shared.Health()
 				return metrics.StoreState{Kind: "redis", Up: h.OK, Errors: h.Errors}
 			},
+			Sinks: func() []metrics.SinkState {
+				st := auditor.Stats()
+				out := make([]metrics.SinkState, len(st))
+				for i, x := range st {
+					out[i] = metrics.SinkState{Name: x.Name, Queued: x.Queued, Delivered: x.Delivered, Dropped: x.Dropped, Failed: x.Failed}
+				}
+				return out
+			},
 			Sessions: func() int {
 				if g := gwRef.Load(); g != nil {
 					return g.ActiveSessions()

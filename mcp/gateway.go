@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -263,7 +264,33 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 		"resource":     g.o.Resource,
 		"upstream":     g.o.Router.Health(),
 		"limits_store": g.storeHealth(),
+		"audit_sinks":  g.auditSinks(),
+		"warnings":     g.auditWarnings(),
 	})
+}
+
+// auditSinks reports the audit sinks' queues (empty when unknown).
+func (g *Gateway) auditSinks() []audit.SinkStats {
+	if g.o.AuditStats == nil {
+		return []audit.SinkStats{}
+	}
+	return g.o.AuditStats()
+}
+
+// auditWarnings names the audit sinks that lost events or are failing; they
+// do not make the gateway unready (requests are still served and audited
+// elsewhere), but an operator must see them.
+func (g *Gateway) auditWarnings() []string {
+	out := []string{}
+	for _, s := range g.auditSinks() {
+		if s.Dropped > 0 {
+			out = append(out, fmt.Sprintf("audit sink %s dropped %d event(s)", s.Name, s.Dropped))
+		}
+		if s.LastError != "" && s.Queued > 0 {
+			out = append(out, fmt.Sprintf("audit sink %s is failing (%d queued): %s", s.Name, s.Queued, s.LastError))
+		}
+	}
+	return out
 }
 
 // StoreHealth is the state of the limit store, as /health reports it.
@@ -328,7 +355,8 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	if len(problems) > 0 {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health, "limits_store": g.storeHealth()})
+	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health, "limits_store": g.storeHealth(),
+		"audit_sinks": g.auditSinks(), "warnings": g.auditWarnings()})
 }
 
 func (g *Gateway) ready() bool { return g.o.Ready == nil || g.o.Ready() }

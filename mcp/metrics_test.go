@@ -142,3 +142,30 @@ func TestAuditEventFields(t *testing.T) {
 		t.Error("no time")
 	}
 }
+
+// An audit sink that cannot deliver is visible: /health warns about it and
+// the metrics count its drops, while requests are still served.
+func TestFailingAuditSinkIsReported(t *testing.T) {
+	t.Parallel()
+	dead := closedPortURL(t)
+	g2 := newGateway(t, gatewayOptions{configure: func(c *config.Config) {
+		c.Audit.QueueSize = 2
+		c.Audit.Webhook = config.AuditWebhook{URL: dead, BatchSize: 1, FlushInterval: time.Millisecond, Timeout: 100 * time.Millisecond, MaxBackoff: time.Second}
+		c.Limits.LoopGuard.MaxRepeats = intp(0)
+	}})
+	tok := g2.minter.token("alice", baselineScope)
+	for i := range 10 {
+		g2.modernCall(t, tok, "rec__echo", map[string]any{"i": i}).result(t)
+	}
+	r := do(t, g2.client, http.MethodGet, g2.URL+"/health", nil, nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), "audit sink webhook dropped") {
+		t.Errorf("/health = %d %s, want a warning about the webhook sink", r.StatusCode, r.body)
+	}
+	m := string(do(t, g2.client, http.MethodGet, g2.URL+"/metrics", nil, nil).body)
+	if v := metricValue(t, m, `gatewaystack_audit_dropped_total{sink="webhook"}`); v < 1 {
+		t.Errorf("audit_dropped_total{webhook} = %v, want ≥ 1", v)
+	}
+	if v := metricValue(t, m, `gatewaystack_audit_dropped_total{sink="stdout"}`); v != 0 {
+		t.Errorf("audit_dropped_total{stdout} = %v, want 0", v)
+	}
+}
