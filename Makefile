@@ -24,10 +24,14 @@ CONFORMANCE_NPM_STAMP    := $(CONFORMANCE_NODE_MODULES)/.gatewaystack-npm-ci
 # own (internal/redistest); installed from Debian's packages when missing.
 REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/redis-server)
 
-.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report redis-tools build demo bench
+# The headless browser the admin page test drives (mcp/adminpage_test.go);
+# installed from Debian's packages when missing.
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+
+.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools conformance-tools redis-tools fmt-check vet unit
+test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit
 
 ## redis-tools: install redis-server (apt-get) when it is missing; the tests start and stop their own
 redis-tools:
@@ -36,6 +40,15 @@ redis-tools:
 		echo "installing redis-server"; \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
 		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }; \
+	fi
+
+## chromium-tools: install chromium (apt-get) when it is missing; the admin page test starts its own headless one
+chromium-tools:
+	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x "$(CHROMIUM)" ]; then \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "installing chromium"; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; \
 	fi
 
 ## interop-tools: install the pinned MCP servers the interop tests run
@@ -66,8 +79,9 @@ vet:
 
 # The interop and conformance tests fail (not skip) when these point at
 # missing tools.
-unit: interop-tools conformance-tools redis-tools
+unit: interop-tools conformance-tools redis-tools chromium-tools
 	GATEWAYSTACK_REDIS_SERVER=$(REDIS_SERVER) GATEWAYSTACK_REQUIRE_REDIS=1 \
+	GATEWAYSTACK_CHROMIUM=$(CHROMIUM) GATEWAYSTACK_REQUIRE_CHROMIUM=1 \
 	GATEWAYSTACK_INTEROP_NODE_MODULES=$(CURDIR)/$(NODE_MODULES) \
 	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
 	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \

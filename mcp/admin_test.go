@@ -1,6 +1,7 @@
 package mcp_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -109,4 +110,77 @@ func TestAdminEndpointsOffByDefault(t *testing.T) {
 	if r.StatusCode != http.StatusNotFound {
 		t.Errorf("usage without admin.scope: %d, want 404", r.StatusCode)
 	}
+}
+
+// The demo's admin token is offered to loopback clients by POST only; it
+// opens the admin API. The admin API's own requests are audited but stay
+// out of the latest-events view and of the tenants' usage.
+func TestAdminDemoTokenAndOverview(t *testing.T) {
+	t.Parallel()
+	var g *gateway
+	g = newGateway(t, gatewayOptions{
+		configure: func(c *config.Config) { c.Admin.Scope = adminScope },
+		demoAdminToken: func(context.Context) (string, error) {
+			return g.minter.token("admin", adminScope), nil
+		},
+	})
+	if r := do(t, g.client, http.MethodGet, g.URL+gsmcp.AdminDemoToken, nil, nil); r.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET demo token: %d", r.StatusCode)
+	}
+	r := do(t, g.client, http.MethodPost, g.URL+gsmcp.AdminDemoToken, nil, nil)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(r.body, &tok); err != nil || r.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("POST demo token: %d %s", r.StatusCode, r.body)
+	}
+	g.modernCall(t, g.minter.token("alice", baselineScope), "rec__echo", nil).result(t)
+	for range 3 {
+		if r := do(t, g.client, http.MethodGet, g.URL+gsmcp.AdminOverviewPath, hdr("Authorization", bearer(tok.AccessToken)), nil); r.StatusCode != http.StatusOK {
+			t.Fatalf("overview: %d %s", r.StatusCode, r.body)
+		}
+	}
+	r = do(t, g.client, http.MethodGet, g.URL+gsmcp.AdminOverviewPath, hdr("Authorization", bearer(tok.AccessToken)), nil)
+	var ov gsmcp.AdminOverview
+	if err := json.Unmarshal(r.body, &ov); err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.Today) != 1 || ov.Today[0].Tenant != "acme" || ov.Today[0].Calls != 1 || ov.Today[0].Allowed != 1 {
+		t.Errorf("today %+v, want acme with alice's one call only", ov.Today)
+	}
+	if len(ov.Upstreams) != 2 || ov.Upstreams[0].Name != "rec" || !slicesContains(ov.Upstreams[0].Tools, "rec__echo") {
+		t.Errorf("upstreams %+v", ov.Upstreams)
+	}
+	waitEvents := func(query string, want int) []gsmcp.AdminEvent {
+		t.Helper()
+		var body struct {
+			Events []gsmcp.AdminEvent `json:"events"`
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			r := do(t, g.client, http.MethodGet, g.URL+gsmcp.AdminAuditPath+query, hdr("Authorization", bearer(tok.AccessToken)), nil)
+			if err := json.Unmarshal(r.body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if len(body.Events) >= want || time.Now().After(deadline) {
+				return body.Events
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if ev := waitEvents("", 1); len(ev) != 1 || ev[0].Subject != "alice" || ev[0].Target != "rec__echo" {
+		t.Errorf("events without admin requests = %+v, want alice's call only", ev)
+	}
+	if ev := waitEvents("?include_admin=1", 5); len(ev) < 5 || ev[0].Method != "admin/audit" && ev[0].Method != "admin/overview" {
+		t.Errorf("events with admin requests = %d, newest %+v", len(ev), ev)
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

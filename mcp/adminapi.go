@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,8 +153,9 @@ func (g *Gateway) serveAdminOverview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ov)
 }
 
-// serveAdminAudit answers GET /admin/api/audit?subject=&tenant=&tool=&decision=&since=&limit=
-// with the latest audit events of this replica, newest first.
+// serveAdminAudit answers GET /admin/api/audit?subject=&tenant=&tool=&decision=&since=&limit=&include_admin=
+// with the latest audit events of this replica, newest first, without the
+// admin API's own requests unless include_admin=1.
 func (g *Gateway) serveAdminAudit(w http.ResponseWriter, r *http.Request) {
 	st, ok := g.adminAuth(w, r, "admin/audit")
 	if !ok {
@@ -181,10 +183,23 @@ func (g *Gateway) serveAdminAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Since = t
 	}
+	// The admin API's own requests (the page polls) are left out unless
+	// include_admin=1.
+	includeAdmin := q.Get("include_admin") == "1"
+	limit := f.Limit
+	if !includeAdmin {
+		f.Limit = 0
+	}
 	events := []AdminEvent{}
 	if g.o.Recent != nil {
 		for _, e := range g.o.Recent.Query(f) {
+			if !includeAdmin && strings.HasPrefix(e.Method, "admin/") {
+				continue
+			}
 			events = append(events, adminEvent(e))
+			if len(events) == limit {
+				break
+			}
 		}
 	}
 	g.audit(st, audit.Allow, "admin", http.StatusOK)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,7 +401,11 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 		}
 		m.Decision(metricMethod(st.event.Method), tool, st.event.Upstream, decision, reason, st.event.Latency)
 	}
-	g.days.add(&st.event)
+	if !strings.HasPrefix(st.event.Method, "admin/") {
+		// The admin page polls; its own requests are audited but are not
+		// tenant usage.
+		g.days.add(&st.event)
+	}
 	if st.event.SessionID != "" && decision == audit.Allow {
 		g.sessions.seen(st.event.SessionID, st.event.Time)
 	}

@@ -459,6 +459,8 @@ type gatewayOptions struct {
 	// pathPrefix is appended to the public URL (e.g. "/gw": the MCP
 	// endpoint is then /gw/mcp).
 	pathPrefix string
+	// demoAdminToken is handed to BuildOptions.DemoAdminToken.
+	demoAdminToken func(ctx context.Context) (string, error)
 }
 
 // defaultPolicy: exact names for the rec upstream, so rec__unlisted has no
@@ -521,7 +523,7 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 		auditTo = o.auditTo
 	}
 	srv, err := gsmcp.Build(context.Background(), cfg, gsmcp.BuildOptions{
-		Version: "test", Logger: zerolog.Nop(), AuditWriter: auditTo,
+		Version: "test", Logger: zerolog.Nop(), AuditWriter: auditTo, DemoAdminToken: o.demoAdminToken,
 	})
 	if err != nil {
 		_ = ln.Close()
