@@ -42,7 +42,8 @@ type AdminOverview struct {
 // AdminUpstream is one upstream with its health and tools.
 type AdminUpstream struct {
 	upstream.Health
-	// Tools are the names clients see.
+	// Tools are the names clients see, of the tools the upstream has
+	// listed to callers so far.
 	Tools []string `json:"tools"`
 }
 
@@ -134,20 +135,13 @@ func (g *Gateway) serveAdminOverview(w http.ResponseWriter, r *http.Request) {
 	if g.o.AuditStats != nil {
 		ov.AuditSinks = g.o.AuditStats()
 	}
-	// The tools the upstreams list to the gateway itself (no caller
-	// identity is forwarded); an upstream that fails is listed without.
-	lctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	listed, _ := g.o.Router.ListTools(lctx)
-	cancel()
-	tools := map[string][]string{}
-	for _, t := range listed {
-		tools[t.Upstream] = append(tools[t.Upstream], t.Name)
-	}
+	// The tools the upstreams have listed to callers so far: listing them
+	// here would need a caller's identity, which upstreams may require.
+	tools := g.o.Router.KnownTools()
 	ov.Ready = ov.JWKSReady
 	for _, h := range g.o.Router.Health() {
 		ov.Ready = ov.Ready && h.Status == "up"
 		ov.Upstreams = append(ov.Upstreams, AdminUpstream{Health: h, Tools: append([]string{}, tools[h.Name]...)})
-		slices.Sort(ov.Upstreams[len(ov.Upstreams)-1].Tools)
 	}
 	g.audit(st, audit.Allow, "admin", http.StatusOK)
 	writeJSON(w, http.StatusOK, ov)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -184,6 +185,28 @@ func (r *Router) ToolDefinition(up, original string) (json.RawMessage, bool) {
 	defer r.mu.RUnlock()
 	def, ok := r.known[up][original]
 	return def, ok
+}
+
+// KnownTools returns, per upstream, the exposed names of the tools it has
+// listed to the gateway so far (sorted): what callers have been shown, with
+// no listing of its own.
+func (r *Router) KnownTools() map[string][]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string][]string, len(r.ups))
+	for _, u := range r.ups {
+		names := make([]string, 0, len(r.known[u.Name()]))
+		for original := range r.known[u.Name()] {
+			if u.Prefixed {
+				names = append(names, u.Name()+Separator+original)
+			} else {
+				names = append(names, original)
+			}
+		}
+		slices.Sort(names)
+		out[u.Name()] = names
+	}
+	return out
 }
 
 // has reports whether u has listed a tool named original.
