@@ -402,6 +402,7 @@ wait:
 	}
 	st.event.UpstreamLatency = time.Since(called)
 	st.event.ResultBytes = int64(len(a.resp.Result))
+	st.event.UpstreamStatus = a.resp.HTTPStatus
 	var body []byte
 	switch {
 	case a.err != nil:

@@ -138,6 +138,9 @@ func TestAuditEventFields(t *testing.T) {
 	if e1["result_bytes"] == nil || e1["result_bytes"].(float64) < 10 || e1["upstream_latency_ms"] == nil {
 		t.Errorf("result_bytes %v, upstream_latency_ms %v", e1["result_bytes"], e1["upstream_latency_ms"])
 	}
+	if e1["upstream_status"] != float64(200) {
+		t.Errorf("upstream_status %v, want 200", e1["upstream_status"])
+	}
 	if e1["time"] == nil {
 		t.Error("no time")
 	}

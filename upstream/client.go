@@ -45,6 +45,9 @@ type RPCError = mcpgo.JSONRPCErrorDetails
 type Response struct {
 	Result json.RawMessage
 	Error  *RPCError
+	// HTTPStatus is the status of the upstream's HTTP answer (0: not over
+	// HTTP), for the audit event.
+	HTTPStatus int
 }
 
 // headersKey carries per-call headers (the identity) in a context, so that

@@ -237,6 +237,7 @@ func (c *MCPClient) request(ctx context.Context, s *httpSession, id int64, body 
 			_ = body.Close()
 			c.readers.put(sr)
 		}
+		r.HTTPStatus = resp.StatusCode
 		return r, resp.Header, err
 	}
 	defer func() {
@@ -246,6 +247,7 @@ func (c *MCPClient) request(ctx context.Context, s *httpSession, id int64, body 
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		r, err := c.badStatus(s, resp)
+		r.HTTPStatus = resp.StatusCode
 		return r, resp.Header, err
 	case mediaTypeIs(ct, "application/json"):
 		b, err := readMessage(resp.Body, resp.ContentLength)
@@ -253,6 +255,7 @@ func (c *MCPClient) request(ctx context.Context, s *httpSession, id int64, body 
 			return Response{}, resp.Header, err
 		}
 		r, err := jsonResponse(b, want)
+		r.HTTPStatus = resp.StatusCode
 		return r, resp.Header, err
 	default:
 		drain(resp.Body)

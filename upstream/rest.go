@@ -402,13 +402,17 @@ func (c *RESTClient) callTool(ctx context.Context, params json.RawMessage) (Resp
 	if err != nil {
 		return c.transportFailed(ctx, cctx, what, err)
 	}
-	if int64(len(body)) > c.maxResp {
-		return restToolError(fmt.Sprintf("%s answered %d with a body larger than %d bytes; upstream %s's answers are capped", what, resp.StatusCode, c.maxResp, c.name)), nil
+	var out Response
+	switch {
+	case int64(len(body)) > c.maxResp:
+		out = restToolError(fmt.Sprintf("%s answered %d with a body larger than %d bytes; upstream %s's answers are capped", what, resp.StatusCode, c.maxResp, c.name))
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		out = restToolError(fmt.Sprintf("%s answered %d: %s", what, resp.StatusCode, restExcerpt(body, restErrorExcerptBytes)))
+	default:
+		out = Response{Result: c.mapSuccess(what, resp, body)}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return restToolError(fmt.Sprintf("%s answered %d: %s", what, resp.StatusCode, restExcerpt(body, restErrorExcerptBytes))), nil
-	}
-	return Response{Result: c.mapSuccess(what, resp, body)}, nil
+	out.HTTPStatus = resp.StatusCode
+	return out, nil
 }
 
 // transportFailed turns a failed exchange into a tool error naming the
