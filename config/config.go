@@ -45,6 +45,11 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Audit configures the file and webhook audit sinks.
 	Audit Audit `yaml:"audit"`
+	// TLS serves HTTPS directly when set.
+	TLS TLS `yaml:"tls"`
+	// Outbound restricts what the gateway fetches from URLs (JWKS,
+	// authorization-server metadata): SSRF protection.
+	Outbound Outbound `yaml:"outbound"`
 	// Auth0 configures the Auth0 log-stream (DCR) webhook.
 	Auth0 Auth0 `yaml:"auth0"`
 	// Server holds HTTP-level settings.
@@ -75,6 +80,17 @@ type Auth struct {
 	StepUpScopes []string `yaml:"step_up_scopes"`
 	// JWKSRefetchCooldown bounds refetches caused by unknown key ids.
 	JWKSRefetchCooldown time.Duration `yaml:"jwks_refetch_cooldown"`
+	// MaxTokenLifetime refuses tokens whose exp − iat (or exp − now without
+	// iat) exceeds it (default 24h).
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
+	// TokenTypes, when set, lists the accepted JOSE header "typ" values
+	// (e.g. at+jwt, JWT); a token with another or no typ is refused.
+	// Default: any.
+	TokenTypes []string `yaml:"token_types"`
+	// JWKSMaxStale is how long the last good key set keeps verifying
+	// tokens while the JWKS endpoint fails; after it, requests are refused
+	// with 503 until a fetch succeeds (default 1h).
+	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
 }
 
 // IdentityHeaders names the headers that carry the verified identity upstream.
@@ -286,6 +302,22 @@ type Server struct {
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	// Metrics serves Prometheus metrics at /metrics (default on).
 	Metrics *bool `yaml:"metrics"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a request body on routes that do not
+	// stream (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// 120s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds request headers (default 32768).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConcurrent bounds requests in progress on this replica; beyond it
+	// 503 with Retry-After (default 1024; event streams not counted).
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxConcurrentPerSubject bounds one subject's requests in progress;
+	// beyond it 429 with Retry-After (default 64).
+	MaxConcurrentPerSubject int `yaml:"max_concurrent_per_subject"`
 }
 
 // MetricsEnabled reports whether /metrics is served.
@@ -516,6 +548,7 @@ func (c *Config) SetDefaults() {
 		c.Log.Level = "info"
 	}
 	c.Limits.setDefaults()
+	c.setHardeningDefaults()
 	c.Audit.setDefaults()
 	c.setAuth0Defaults()
 	if c.Proxy.Target != "" && c.Proxy.MaxBodyBytes == 0 {
@@ -558,4 +591,28 @@ type Admin struct {
 	// Scope a verified token must carry to use them; empty turns them off
 	// (404).
 	Scope string `yaml:"scope"`
+}
+
+// TLS configures serving HTTPS directly (TLS 1.2 and later, modern cipher
+// suites). The files are read again when they change, without a restart.
+type TLS struct {
+	// CertFile and KeyFile are PEM files; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether HTTPS is served.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// Outbound restricts the gateway's own fetches from configured URLs: https
+// only, no redirects, no proxy from the environment, bounded in time and
+// size, and never to private, link-local, unique-local or IPv4-mapped
+// addresses unless allowed here.
+type Outbound struct {
+	// AllowHTTPLoopback allows plain http to loopback addresses (local
+	// development and the demo). Default false.
+	AllowHTTPLoopback bool `yaml:"allow_http_loopback"`
+	// AllowCIDRs lists address ranges that may be reached although private
+	// or loopback (e.g. an in-cluster IdP at 10.0.0.0/8). Default none.
+	AllowCIDRs []string `yaml:"allow_cidrs"`
 }

@@ -27,6 +27,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 const minimalYAML = `
+outbound: { allow_http_loopback: true }
 auth:
   issuer: "http://127.0.0.1:5051"
   audience: "http://127.0.0.1:8080/mcp"
@@ -163,10 +164,13 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 			Issuer: "https://idp.example.com/", JWKSURI: "https://keys.example.com/jwks",
 			Algorithms: []string{"PS256"}, ClockSkew: 5 * time.Second, TenantClaim: "tid", RolesClaim: "groups",
 			AuthorizationServers: []string{"https://as.example.com"}, JWKSRefetchCooldown: time.Minute,
+			MaxTokenLifetime: time.Hour, TokenTypes: []string{"at+jwt"}, JWKSMaxStale: 2 * time.Hour,
 		},
 		IdentityHeaders: IdentityHeaders{User: "X-Sub", Tenant: "X-Tenant", Scopes: "X-Scopes"},
 		Upstreams:       []Upstream{{Name: "a", Prefix: &f, Timeout: 2 * time.Second, MCP: &MCPUpstream{URL: "http://a/mcp"}}},
-		Server:          Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour},
+		Server: Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour,
+			ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second,
+			MaxHeaderBytes: 8192, MaxConcurrent: 10, MaxConcurrentPerSubject: 2},
 		Log:             Log{Level: "debug", Audit: &f},
 		Limits: Limits{Store: "redis://127.0.0.1:6379", OnStoreError: FailOpen, StoreTimeout: time.Second, PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
 			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
@@ -177,6 +181,8 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Audit: Audit{File: AuditFile{Path: "/var/log/gs.jsonl", MaxBytes: 4096, MaxFiles: 3}, QueueSize: 5,
 			Webhook: AuditWebhook{URL: "https://siem.example.com/in", BatchSize: 7, FlushInterval: time.Second, Timeout: time.Second, MaxBackoff: time.Minute}},
 		Auth0: Auth0{Domain: "x.auth0.com", ManagementURL: "https://mgmt.example.com", Connection: "corp", Audience: "https://api.example.com"},
+		TLS:   TLS{CertFile: "c.pem", KeyFile: "k.pem"},
+		Outbound: Outbound{AllowHTTPLoopback: true, AllowCIDRs: []string{"10.0.0.0/8"}},
 	}
 	want := c
 	want.PublicURL = "https://gw.example.com" // the trailing slash is trimmed

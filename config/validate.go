@@ -191,6 +191,7 @@ func (c *Config) Validate() error {
 	validateProxy("proxy", &c.Proxy, seen, add)
 	validateLimits(&c.Limits, add)
 	validateAudit(&c.Audit, add)
+	c.validateHardening(add)
 	validateAuth0(&c.Auth0, add)
 
 	// policy

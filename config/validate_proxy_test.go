@@ -176,7 +176,7 @@ func TestProxyEnvironmentVariables(t *testing.T) {
 	const file = `
 public_url: "http://127.0.0.1:8080"
 auth:
-  issuer: "http://issuer"
+  issuer: "https://issuer"
   audience: "http://127.0.0.1:8080/mcp"
 upstreams:
   - name: api

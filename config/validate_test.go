@@ -23,6 +23,7 @@ func valid() *Config {
 			BaselineScopes: []string{"tool:read"},
 			StepUpScopes:   []string{"tool:write"},
 		},
+		Outbound: Outbound{AllowHTTPLoopback: true},
 		Upstreams: []Upstream{
 			{Name: "notes", MCP: &MCPUpstream{URL: "http://127.0.0.1:5052/mcp"}},
 			{Name: "crm", MCP: &MCPUpstream{URL: "http://127.0.0.1:5053/mcp", Headers: map[string]string{"Authorization": "Bearer ${CRM_API_KEY}"}}},

@@ -126,6 +126,7 @@ func startSuiteGateway(t *testing.T, upstreamURL string) string {
 	cfg.Auth.Issuer = issuerURL
 	cfg.Auth.Audience = resource
 	cfg.Auth.JWKSURI = issuerURL + demo.JWKSPath
+	cfg.Outbound.AllowHTTPLoopback = true
 	cfg.Auth.BaselineScopes = []string{suiteScope}
 	cfg.Upstreams = []config.Upstream{{Name: "ev", Prefix: &off, MCP: &config.MCPUpstream{URL: upstreamURL}}}
 	cfg.Policy.Tools = map[string]config.ToolRule{"*": rule}

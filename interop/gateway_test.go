@@ -70,6 +70,7 @@ func startGateway(t *testing.T, ups ...config.Upstream) *gateway {
 	cfg.Auth.Issuer = issuerURL
 	cfg.Auth.Audience = g.mcp
 	cfg.Auth.JWKSURI = issuerURL + demo.JWKSPath
+	cfg.Outbound.AllowHTTPLoopback = true
 	cfg.Auth.BaselineScopes = []string{interopScope}
 	cfg.Policy.Tools = map[string]config.ToolRule{prefix + "*": rule}
 	cfg.Policy.Resources = map[string]config.ToolRule{prefix + "*": rule}

@@ -495,6 +495,7 @@ func newGateway(t testing.TB, o gatewayOptions) *gateway {
 	cfg.Auth.Issuer = testIssuer
 	cfg.Auth.Audience = g.MCP
 	cfg.Auth.JWKSURI = g.jwks.URL
+	cfg.Outbound.AllowHTTPLoopback = true // the test JWKS is plain http on loopback
 	cfg.Auth.BaselineScopes = []string{baselineScope}
 	cfg.Auth.StepUpScopes = []string{stepUpScope}
 	cfg.Auth.JWKSRefetchCooldown = time.Minute

@@ -203,6 +203,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Policy:    config.Policy{Tools: demoPolicy()},
 		Log:       config.Log{Level: *level},
 		Admin:     config.Admin{Scope: demoAdminScope},
+		// The demo issuer's keys are fetched over loopback, in plain http.
+		Outbound: config.Outbound{AllowHTTPLoopback: true},
 	}
 	cfg.Auth.Audience = cfg.Resource()
 	cfg.SetDefaults()

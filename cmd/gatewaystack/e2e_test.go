@@ -1073,6 +1073,7 @@ func TestDemoPortZero(t *testing.T) {
 func gatewayConfig(gwPort, issPort int, upstreamURL string) string {
 	return fmt.Sprintf(`# e2e test configuration
 listen: "%[1]s"
+outbound: { allow_http_loopback: true }
 public_url: "%[2]s"
 auth:
   issuer: "%[3]s"
@@ -1093,6 +1094,7 @@ policy:
 // badConfig has three problems: the audience is not the resource, a policy
 // names an upstream that does not exist, and HS256 is allowed.
 const badConfig = `listen: "127.0.0.1:%[1]d"
+outbound: { allow_http_loopback: true }
 auth:
   issuer: "http://127.0.0.1:5051"
   audience: "https://gateway.example.com/mcp"

@@ -20,6 +20,7 @@ import (
 // sharing a Redis limit store and a session key.
 func replicaConfig(listenPort, publicPort, issPort int, upstreamURL, redisURL string, perSubject int) string {
 	return fmt.Sprintf(`listen: "%[1]s"
+outbound: { allow_http_loopback: true }
 public_url: "%[2]s"
 auth:
   issuer: "%[3]s"
