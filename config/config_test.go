@@ -171,7 +171,7 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Server: Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour,
 			ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second,
 			MaxHeaderBytes: 8192, MaxConcurrent: 10, MaxConcurrentPerSubject: 2},
-		Log:             Log{Level: "debug", Audit: &f},
+		Log: Log{Level: "debug", Audit: &f},
 		Limits: Limits{Store: "redis://127.0.0.1:6379", OnStoreError: FailOpen, StoreTimeout: time.Second, PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
 			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
 			PerTool: map[string]Rate{"a__x": {Requests: &seven, Window: time.Minute, Burst: 1}}, MaxKeys: 10,
@@ -180,8 +180,8 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Admin: Admin{Scope: "ops"},
 		Audit: Audit{File: AuditFile{Path: "/var/log/gs.jsonl", MaxBytes: 4096, MaxFiles: 3}, QueueSize: 5,
 			Webhook: AuditWebhook{URL: "https://siem.example.com/in", BatchSize: 7, FlushInterval: time.Second, Timeout: time.Second, MaxBackoff: time.Minute}},
-		Auth0: Auth0{Domain: "x.auth0.com", ManagementURL: "https://mgmt.example.com", Connection: "corp", Audience: "https://api.example.com"},
-		TLS:   TLS{CertFile: "c.pem", KeyFile: "k.pem"},
+		Auth0:    Auth0{Domain: "x.auth0.com", ManagementURL: "https://mgmt.example.com", Connection: "corp", Audience: "https://api.example.com"},
+		TLS:      TLS{CertFile: "c.pem", KeyFile: "k.pem"},
 		Outbound: Outbound{AllowHTTPLoopback: true, AllowCIDRs: []string{"10.0.0.0/8"}},
 	}
 	want := c
