@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -214,37 +215,40 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		hosts = append(hosts, pu.Host)
 	}
 	gw, err := New(Options{
-		Resource:             cfg.Resource(),
-		Path:                 cfg.MCPPath(),
-		AuthorizationServers: cfg.Auth.AuthorizationServers,
-		BaselineScopes:       cfg.Auth.BaselineScopes,
-		StepUpScopes:         cfg.Auth.StepUpScopes,
-		Verifier:             v,
-		Authorizer:           NewAuthorizer(cfg.Policy.Tools, cfg),
-		Prompts:              NewAuthorizer(cfg.Policy.Prompts, cfg),
-		Resources:            NewAuthorizer(cfg.Policy.Resources, cfg),
-		Router:               router,
-		IdentityHeaders:      upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
-		Audit:                auditor,
-		Recent:               recent,
-		AuditStats:           auditor.Stats,
-		DemoAdminToken:       o.DemoAdminToken,
-		Sessions:             sessions,
-		MaxBodyBytes:         cfg.Server.MaxBodyBytes,
-		AllowedOrigins:       cfg.Server.AllowedOrigins,
-		AllowedHosts:         hosts,
-		Version:              o.Version,
-		Logger:               o.Logger,
-		Ready:                v.Ready,
-		Proxy:                px,
-		Limits:               limits,
-		AdminScope:           cfg.Admin.Scope,
-		Metrics:              m,
-		RawArguments:         cfg.Audit.RawArguments,
-		PolicyVersion:        PolicyVersion(cfg.Policy),
-		AccessLog:            cfg.Log.AccessEnabled(),
-		IdP:                  idp,
-		Auth0Webhook:         dcrHandler,
+		Resource:                cfg.Resource(),
+		Path:                    cfg.MCPPath(),
+		AuthorizationServers:    cfg.Auth.AuthorizationServers,
+		BaselineScopes:          cfg.Auth.BaselineScopes,
+		StepUpScopes:            cfg.Auth.StepUpScopes,
+		Verifier:                v,
+		Authorizer:              NewAuthorizer(cfg.Policy.Tools, cfg),
+		Prompts:                 NewAuthorizer(cfg.Policy.Prompts, cfg),
+		Resources:               NewAuthorizer(cfg.Policy.Resources, cfg),
+		Router:                  router,
+		IdentityHeaders:         upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
+		Audit:                   auditor,
+		Recent:                  recent,
+		AuditStats:              auditor.Stats,
+		DemoAdminToken:          o.DemoAdminToken,
+		Sessions:                sessions,
+		MaxBodyBytes:            cfg.Server.MaxBodyBytes,
+		AllowedOrigins:          cfg.Server.AllowedOrigins,
+		AllowedHosts:            hosts,
+		Version:                 o.Version,
+		Logger:                  o.Logger,
+		Ready:                   v.Ready,
+		Proxy:                   px,
+		Limits:                  limits,
+		AdminScope:              cfg.Admin.Scope,
+		Metrics:                 m,
+		RawArguments:            cfg.Audit.RawArguments,
+		PolicyVersion:           PolicyVersion(cfg.Policy),
+		AccessLog:               cfg.Log.AccessEnabled(),
+		IdP:                     idp,
+		MaxConcurrent:           cfg.Server.MaxConcurrent,
+		MaxConcurrentPerSubject: cfg.Server.MaxConcurrentPerSubject,
+		ReadTimeout:             cfg.Server.ReadTimeout,
+		Auth0Webhook:            dcrHandler,
 	})
 	if err != nil {
 		_ = v.Close()
@@ -363,10 +367,24 @@ func buildAuditor(cfg *config.Config, o BuildOptions) (*audit.Auditor, *audit.Ri
 // gracefully: the listener closes, open event streams end, and requests in
 // flight get up to 10 s to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	err := ServeHTTP(ctx, ln, s.Gateway.Handler(), 10*time.Second, func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Gateway.Close(cctx)
+	var tc *tls.Config
+	if s.cfg.TLS.Enabled() {
+		var err error
+		if tc, err = NewTLSConfig(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.Gateway.o.Logger); err != nil {
+			return err
+		}
+	}
+	err := ServeHTTPWith(ctx, ln, s.Gateway.Handler(), ServeOptions{
+		Grace: 10 * time.Second,
+		OnShutdown: func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.Gateway.Close(cctx)
+		},
+		ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.Server.MaxHeaderBytes,
+		TLS:               tc,
 	})
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

@@ -109,6 +109,11 @@ type Options struct {
 	// DemoAdminToken, set by the demo only, mints a token for the demo's
 	// admin user; the admin page offers it to loopback clients.
 	DemoAdminToken func(ctx context.Context) (string, error)
+	// MaxConcurrent bounds this replica's requests in progress (event
+	// streams excluded; 0: no cap); MaxConcurrentPerSubject one subject's.
+	MaxConcurrent, MaxConcurrentPerSubject int
+	// ReadTimeout bounds reading a request body (0: none).
+	ReadTimeout time.Duration
 }
 
 // Gateway is the MCP front of the gateway.
@@ -135,6 +140,8 @@ type Gateway struct {
 	sessions recentSessions
 	// days counts decisions per tenant today (the admin page).
 	days tenantDays
+	// caps bounds the requests in progress.
+	caps *concurrency
 }
 
 // New builds the gateway and wires its pipeline.
@@ -173,6 +180,7 @@ func New(o Options) (*Gateway, error) {
 	)
 	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
 	o.Router.OnNotification(g.onUpstreamNotification)
+	g.caps = newConcurrency(o.MaxConcurrent, o.MaxConcurrentPerSubject)
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,10 @@ package mcp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -16,13 +19,51 @@ import (
 // onShutdown, when set, runs once the listener is closed (it ends long-lived
 // streams, which Shutdown would otherwise wait for).
 func ServeHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, onShutdown func()) error {
+	return ServeHTTPWith(ctx, ln, h, ServeOptions{Grace: grace, OnShutdown: onShutdown})
+}
+
+// ServeOptions tune ServeHTTPWith; zero fields take the defaults.
+type ServeOptions struct {
+	// Grace is how long requests in flight may take to finish at shutdown.
+	Grace time.Duration
+	// OnShutdown runs once the listener is closed.
+	OnShutdown func()
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s):
+	// a slow-loris client cannot hold a connection.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections (default 120s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the header block (default 32 KiB).
+	MaxHeaderBytes int
+	// TLS, when set, serves HTTPS on ln.
+	TLS *tls.Config
+}
+
+// ServeHTTPWith is ServeHTTP with every option. There is deliberately no
+// server-wide ReadTimeout: it would end long-lived event streams; the
+// gateway bounds reading each request body itself.
+func ServeHTTPWith(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 32 << 10
+	}
+	if o.TLS != nil {
+		ln = tls.NewListener(ln, o.TLS)
+	}
+	grace, onShutdown := o.Grace, o.OnShutdown
 	var mu sync.Mutex
 	fresh := map[net.Conn]struct{}{}
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ErrorLog:          log.New(io.Discard, "", 0), // TLS handshake noise from scanners
 		ConnState: func(c net.Conn, s http.ConnState) {
 			mu.Lock()
 			defer mu.Unlock()

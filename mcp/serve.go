@@ -64,11 +64,29 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Body limit: read (bounded) before anything else looks at it.
+	// The replica's cap on requests in progress (event streams, which
+	// last, are not counted).
+	if r.Method != http.MethodGet {
+		if !g.caps.enter() {
+			g.refuseOverloaded(w, st)
+			return
+		}
+		defer g.caps.leave()
+	}
+
+	// Body limit: read (bounded in size and time) before anything else
+	// looks at it.
 	var body []byte
 	if r.Method == http.MethodPost {
 		var err error
+		rc := http.NewResponseController(w)
+		if g.o.ReadTimeout > 0 {
+			_ = rc.SetReadDeadline(time.Now().Add(g.o.ReadTimeout))
+		}
 		body, err = io.ReadAll(io.LimitReader(r.Body, g.o.MaxBodyBytes+1))
+		if g.o.ReadTimeout > 0 {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			g.audit(st, audit.Deny, "body_unreadable", http.StatusBadRequest)
 			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body could not be read", nil)
@@ -101,6 +119,13 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
 	ctx := context.WithValue(r.Context(), identityKey{}, id)
+	if r.Method != http.MethodGet {
+		if !g.caps.enterSubject(id.Subject) {
+			g.refuseTooManyConcurrent(w, st, nil)
+			return
+		}
+		defer g.caps.leaveSubject(id.Subject)
+	}
 
 	// Parse the JSON-RPC envelope (POST only).
 	var env envelope
@@ -114,6 +139,15 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		if err := json.Unmarshal(body, &env); err != nil {
 			g.audit(st, audit.Deny, "body_malformed", http.StatusBadRequest)
 			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body is not a JSON-RPC message", nil)
+			return
+		}
+		if err := checkUnambiguous(body); err != nil {
+			g.audit(st, audit.Deny, "body_ambiguous", http.StatusBadRequest)
+			msg := "the request body is not a JSON-RPC message"
+			if errors.Is(err, errAmbiguousMessage) {
+				msg = err.Error() + "; send each key once, in its exact case"
+			}
+			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, msg, nil)
 			return
 		}
 		if env.Method != "" {
