@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatewaystack/gatewaystack/safehttp"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
@@ -92,10 +93,15 @@ type IssuerOptions struct {
 	// by login_hint or DefaultUser, instead of showing the approval page.
 	// Meant for headless tests.
 	AutoApprove bool
-	// HTTPClient fetches Client ID Metadata Documents. Nil means a client
-	// with http.DefaultTransport. Its redirect policy is replaced: redirects
-	// are never followed. A request is bounded by CIMDFetchTimeout.
-	HTTPClient *http.Client
+	// Outbound are the rules for fetching Client ID Metadata Documents
+	// (safehttp): https only, never to private, link-local (cloud metadata),
+	// unique-local or other internal addresses unless AllowCIDRs lists
+	// them, no redirects, no proxy from the environment. When Issuer is a
+	// loopback URL (a local demo), AllowHTTPLoopback is implied: documents
+	// may be on loopback, over http or https. MaxResponseBytes is always
+	// MaxCIMDBytes; Timeout and ConnectTimeout default to CIMDFetchTimeout,
+	// which also bounds each fetch as a whole.
+	Outbound safehttp.Options
 }
 
 // MintRequest is the body of POST /mint and the argument of Issuer.Mint.
@@ -166,7 +172,7 @@ type Issuer struct {
 	autoApprove      bool
 	users            []DemoUser
 	scopes           []string
-	fetcher          *http.Client
+	fetcher          *safehttp.Client
 	fetchSlots       chan struct{}
 	fetchTimeout     time.Duration
 	pages            *template.Template
@@ -216,12 +222,7 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	if len(resources) > maxResources {
 		return nil, fmt.Errorf("demo issuer: at most %d resources are allowed, got %d", maxResources, len(resources))
 	}
-	fetcher := &http.Client{}
-	if opts.HTTPClient != nil {
-		clone := *opts.HTTPClient
-		fetcher = &clone
-	}
-	fetcher.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	issuerURL, _ := url.Parse(opts.Issuer) // validated above
 	pages, err := parsePages()
 	if err != nil {
 		return nil, fmt.Errorf("demo issuer: %w", err)
@@ -232,7 +233,6 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		return nil, fmt.Errorf("demo issuer: %w", err)
 	}
 
-	issuerURL, _ := url.Parse(opts.Issuer) // validated above
 	return &Issuer{
 		issuer:           opts.Issuer,
 		audience:         opts.Audience,
@@ -245,7 +245,7 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		autoApprove:      opts.AutoApprove,
 		users:            DemoUsers(),
 		scopes:           SupportedScopes(),
-		fetcher:          fetcher,
+		fetcher:          newFetcher(opts.Outbound, isLoopbackHost(issuerURL.Hostname())),
 		fetchSlots:       make(chan struct{}, maxConcurrentFetches),
 		fetchTimeout:     CIMDFetchTimeout,
 		pages:            pages,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
 // RegistrationResponse is the body of a successful POST /register (RFC 7591
@@ -289,10 +291,26 @@ func validateMetadataDocumentURL(raw string) error {
 	return nil
 }
 
+// newFetcher returns the client that fetches Client ID Metadata Documents
+// under the outbound rules out; loopbackIssuer (the issuer's own URL is on
+// loopback: a local demo) allows loopback documents.
+func newFetcher(out safehttp.Options, loopbackIssuer bool) *safehttp.Client {
+	out.AllowHTTPLoopback = out.AllowHTTPLoopback || loopbackIssuer
+	out.MaxResponseBytes = MaxCIMDBytes
+	if out.Timeout <= 0 {
+		out.Timeout = CIMDFetchTimeout
+	}
+	if out.ConnectTimeout <= 0 {
+		out.ConnectTimeout = CIMDFetchTimeout
+	}
+	return safehttp.New(out)
+}
+
 // fetchMetadataDocument fetches and validates the Client ID Metadata
 // Document at clientID: within CIMDFetchTimeout (waiting for a free fetch
-// slot included), at most MaxCIMDBytes,
-// without following redirects. Its client_id must equal the URL.
+// slot included), at most MaxCIMDBytes, under the outbound rules (no
+// private, link-local or other internal address unless allowed), without
+// following redirects. Its client_id must equal the URL.
 func (i *Issuer) fetchMetadataDocument(ctx context.Context, clientID string) (*clientRecord, error) {
 	if err := validateMetadataDocumentURL(clientID); err != nil {
 		return nil, err
@@ -305,33 +323,26 @@ func (i *Issuer) fetchMetadataDocument(ctx context.Context, clientID string) (*c
 	case <-ctx.Done():
 		return nil, errors.New("too many client metadata documents are being fetched; try again")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientID, nil)
-	if err != nil {
-		return nil, errors.New("client_id URL is not a valid absolute URL")
+	body, resp, err := i.fetcher.Get(ctx, clientID)
+	if refused, ok := errors.AsType[*safehttp.RefusedError](err); ok {
+		return nil, fmt.Errorf("the client metadata document at %s is not fetched: %s", truncate(clientID), refused.Error())
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := i.fetcher.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("fetching the client metadata document at %s took longer than %s", truncate(clientID), i.fetchTimeout)
+	if status, ok := errors.AsType[*safehttp.StatusError](err); ok {
+		if status.StatusCode >= 300 && status.StatusCode < 400 {
+			return nil, fmt.Errorf("the client metadata document at %s answered with a redirect (HTTP %d); redirects are not followed", truncate(clientID), status.StatusCode)
 		}
-		return nil, fmt.Errorf("could not fetch the client metadata document at %s", truncate(clientID))
+		return nil, fmt.Errorf("the client metadata document at %s answered HTTP %d, want 200", truncate(clientID), status.StatusCode)
 	}
-	defer resp.Body.Close()
+	if _, ok := errors.AsType[*safehttp.TooLargeError](err); ok {
+		return nil, fmt.Errorf("the client metadata document at %s is larger than %d bytes", truncate(clientID), MaxCIMDBytes)
+	}
 	switch {
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, fmt.Errorf("the client metadata document at %s answered with a redirect (HTTP %d); redirects are not followed", truncate(clientID), resp.StatusCode)
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("fetching the client metadata document at %s took longer than %s", truncate(clientID), i.fetchTimeout)
+	case err != nil:
+		return nil, fmt.Errorf("could not fetch the client metadata document at %s", truncate(clientID))
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("the client metadata document at %s answered HTTP %d, want 200", truncate(clientID), resp.StatusCode)
-	case resp.ContentLength > MaxCIMDBytes:
-		return nil, fmt.Errorf("the client metadata document at %s is larger than %d bytes", truncate(clientID), MaxCIMDBytes)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxCIMDBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("could not read the client metadata document at %s", truncate(clientID))
-	}
-	if len(body) > MaxCIMDBytes {
-		return nil, fmt.Errorf("the client metadata document at %s is larger than %d bytes", truncate(clientID), MaxCIMDBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var doc map[string]json.RawMessage

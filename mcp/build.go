@@ -26,6 +26,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/limit"
 	"github.com/gatewaystack/gatewaystack/metrics"
 	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/safehttp"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
@@ -68,6 +69,19 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
+	// Everything the gateway fetches from a configured URL (the JWKS, the
+	// issuer's metadata) goes through one SSRF-safe client.
+	allow, err := safehttp.ParsePrefixes(cfg.Outbound.AllowCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("outbound.allow_cidrs: %w", err)
+	}
+	outbound := safehttp.New(safehttp.Options{
+		AllowHTTPLoopback:        cfg.Outbound.AllowHTTPLoopback,
+		AllowCIDRs:               allow,
+		Timeout:                  10 * time.Second,
+		AllowCIDRsSetting:        "outbound.allow_cidrs",
+		AllowHTTPLoopbackSetting: "outbound.allow_http_loopback",
+	})
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		Issuer:          cfg.Auth.Issuer,
 		Audience:        cfg.Auth.Audience,
@@ -77,7 +91,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		TenantClaim:     cfg.Auth.TenantClaim,
 		RolesClaim:      cfg.Auth.RolesClaim,
 		RefetchCooldown: cfg.Auth.JWKSRefetchCooldown,
-		HTTPClient:      &http.Client{Timeout: 10 * time.Second},
+		HTTPClient:      outbound.HTTPClient(),
 		Logger:          o.Logger,
 	})
 	if err != nil {
@@ -126,7 +140,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	}
 	var dcr *auth0.Webhook
 	idp := &IdPOptions{Issuer: cfg.Auth.Issuer, JWKSURI: cfg.Auth.JWKSURI,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}, JWKS: v.JWKSStats}
+		HTTPClient: outbound.HTTPClient(), JWKS: v.JWKSStats}
 	if cfg.Auth0.Enabled() {
 		a0 := cfg.Auth0
 		if len(a0.Scopes) == 0 {

@@ -82,7 +82,18 @@ type jwksServer struct {
 	URL     string
 	fetches atomic.Int64
 	body    []byte
+	// fault makes the endpoint misbehave: jwksOK, jwks500, jwksGarbage or
+	// jwksHang (no answer until the client gives up, at most 30 s).
+	fault atomic.Int32
 }
+
+// JWKS endpoint behaviours.
+const (
+	jwksOK int32 = iota
+	jwks500
+	jwksGarbage
+	jwksHang
+)
 
 func newJWKSServer(t testing.TB) *jwksServer {
 	t.Helper()
@@ -98,6 +109,21 @@ func newJWKSServer(t testing.TB) *jwksServer {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		js.fetches.Add(1)
+		switch js.fault.Load() {
+		case jwks500:
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		case jwksGarbage:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"keys":[{"kty":"RSA","n":"%%%","e":`))
+			return
+		case jwksHang:
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(js.body)
 	}))

@@ -40,6 +40,7 @@ limits:
   loop_guard: { max_repeats: 0 }
 server:
   session_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+  max_concurrent_per_subject: 256
 log:
   level: warn
 `, addr(listenPort), baseURL(publicPort), baseURL(issPort), upstreamURL, redisURL, perSubject)
