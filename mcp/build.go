@@ -225,8 +225,10 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		})
 	}
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)
+	loopbackHosts := false
 	if pu, err := url.Parse(cfg.PublicURL); err == nil {
 		hosts = append(hosts, pu.Host)
+		loopbackHosts = isLoopbackHost(pu.Hostname())
 	}
 	gw, err := New(Options{
 		Resource:                cfg.Resource(),
@@ -248,6 +250,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		MaxBodyBytes:            cfg.Server.MaxBodyBytes,
 		AllowedOrigins:          cfg.Server.AllowedOrigins,
 		AllowedHosts:            hosts,
+		AllowLoopbackHosts:      loopbackHosts,
 		Version:                 o.Version,
 		Logger:                  o.Logger,
 		Ready:                   v.Ready,

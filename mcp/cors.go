@@ -137,7 +137,7 @@ func (g *Gateway) hostCheck(next http.Handler) http.Handler {
 			name = h
 		}
 		name = strings.Trim(name, "[]")
-		if !isLoopbackHost(name) && !slices.Contains(allowed, host) && !slices.Contains(allowed, name) {
+		if !(g.o.AllowLoopbackHosts && isLoopbackHost(name)) && !slices.Contains(allowed, host) && !slices.Contains(allowed, name) {
 			g.refuse(w, r, "host_not_allowed", "this Host is not served here; add it to server.allowed_hosts")
 			return
 		}

@@ -73,8 +73,12 @@ type Options struct {
 	MaxBodyBytes int64
 	// AllowedOrigins for CORS; empty means loopback origins only.
 	AllowedOrigins []string
-	// AllowedHosts for the Host check; loopback names are always allowed.
+	// AllowedHosts for the Host check (DNS-rebinding protection).
 	AllowedHosts []string
+	// AllowLoopbackHosts also accepts loopback Host names (localhost,
+	// 127.0.0.1, [::1]): on when the public URL itself is on loopback (the
+	// demo, local development).
+	AllowLoopbackHosts bool
 	// Version is reported by /health and in serverInfo.
 	Version string
 	// Logger for operational logs (never tokens).

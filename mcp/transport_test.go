@@ -232,3 +232,46 @@ func TestSlowLorisIsCutOff(t *testing.T) {
 		t.Errorf("the slow client got %q", line)
 	}
 }
+
+// With a public URL that is not on loopback, only its host (and
+// server.allowed_hosts) is served: a loopback or foreign Host is refused
+// with 403 (DNS rebinding), a foreign Origin too, and a request without
+// Origin passes.
+func TestHostAndOriginAllowList(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, gatewayOptions{configure: func(c *config.Config) {
+		c.PublicURL = "https://gw.example.com"
+		c.Auth.Audience = "https://gw.example.com/mcp"
+		c.Server.AllowedHosts = []string{"gw.internal:8443"}
+	}})
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	cases := []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"the public host", "gw.example.com", "", http.StatusUnauthorized},
+		{"an allowed host", "gw.internal:8443", "", http.StatusUnauthorized},
+		{"loopback", "127.0.0.1", "", http.StatusForbidden},
+		{"localhost", "localhost:8080", "", http.StatusForbidden},
+		{"a rebinding domain", "attacker.example", "", http.StatusForbidden},
+		{"a foreign origin", "gw.example.com", "https://attacker.example", http.StatusForbidden},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, g.MCP, strings.NewReader(string(body)))
+			req.Host = c.host
+			req.Header.Set("Content-Type", "application/json")
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			resp, err := g.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("Host %q Origin %q: %d, want %d", c.host, c.origin, resp.StatusCode, c.want)
+			}
+		})
+	}
+}
