@@ -6,7 +6,8 @@ import (
 )
 
 // MaxAuthorizationHeaderBytes bounds the Authorization header; anything
-// longer is refused before it is split or decoded.
+// longer is refused before it is split or decoded. The token inside is
+// bounded again, more tightly, by VerifierConfig.MaxTokenBytes.
 const MaxAuthorizationHeaderBytes = 16 << 10
 
 // BearerToken extracts the bearer token of r. Tokens are accepted only in the
@@ -15,6 +16,23 @@ const MaxAuthorizationHeaderBytes = 16 << 10
 // invalid_request; a token only in the query string is treated as missing
 // credentials (401 without an error code), so clients are sent to log in
 // properly instead of leaking tokens into URLs.
+//
+// The header is read as follows, and nothing else is accepted:
+//
+//   - it is refused as too large (token_too_large) when it exceeds
+//     MaxAuthorizationHeaderBytes, before it is split or inspected;
+//   - the scheme is "Bearer" in any letter case ("bearer", "BEARER"); any
+//     other scheme is scheme_unsupported (401 without an error code);
+//   - the scheme and the token are separated by one or more spaces, as
+//     RFC 9110 §11.4 writes it (1*SP; RFC 6750 shows exactly one): extra
+//     spaces cannot change what the token is. A tab or any other byte
+//     right after the scheme makes it another scheme (scheme_unsupported).
+//     Spaces and tabs around the whole value (optional whitespace, RFC
+//     9110 §5.6.3) are ignored;
+//   - the token is one RFC 6750 b64token: ALPHA, DIGIT, "-", ".", "_",
+//     "~", "+" and "/", then optional trailing "=". Anything else (inner
+//     whitespace, a second token, commas, quotes, braces as in a JWS JSON
+//     serialization, control or non-ASCII bytes) is token_malformed.
 func BearerToken(r *http.Request) (string, *Error) {
 	values := r.Header.Values("Authorization")
 	inQuery := r.URL != nil && r.URL.Query().Has("access_token")
@@ -36,15 +54,34 @@ func BearerToken(r *http.Request) (string, *Error) {
 	if len(h) > MaxAuthorizationHeaderBytes {
 		return "", invalidToken(ReasonTokenTooLarge, "the Authorization header is too large", nil)
 	}
-	h = strings.TrimSpace(h)
-	scheme, rest, found := strings.Cut(h, " ")
+	h = strings.Trim(h, " \t")
+	scheme, rest, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", &Error{Status: http.StatusUnauthorized, Reason: ReasonSchemeUnsupported,
 			Description: "only the Bearer authorization scheme is accepted"}
 	}
-	token := strings.TrimSpace(rest)
-	if !found || token == "" || strings.ContainsAny(token, " \t") {
+	token := strings.TrimLeft(rest, " ")
+	if !isB64Token(token) {
 		return "", invalidToken(ReasonTokenMalformed, "the bearer token is empty or malformed", nil)
 	}
 	return token, nil
+}
+
+// isB64Token reports whether s is an RFC 6750 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }

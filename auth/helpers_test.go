@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,6 +130,49 @@ func (s *jwksServer) setKeys(t testing.TB, keys ...pubKey) {
 		t.Fatal(err)
 	}
 	s.body.Store(&b)
+}
+
+// setDoc publishes a JWKS made of the given JWK objects (see jwkOf).
+func (s *jwksServer) setDoc(t testing.TB, keys ...map[string]any) {
+	t.Helper()
+	if keys == nil {
+		keys = []map[string]any{}
+	}
+	b, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.body.Store(&b)
+}
+
+// setBody makes the JWKS endpoint answer 200 with body, whatever it is.
+func (s *jwksServer) setBody(body string) {
+	b := []byte(body)
+	s.body.Store(&b)
+}
+
+// jwkOf returns the public JWK of key (an RSA or ECDSA private key) as a
+// JSON object, with the extra members given as name, value pairs. RSA keys
+// are written by hand, so that keys too weak for jwk.Import can be
+// published too.
+func jwkOf(t testing.TB, key crypto.Signer, kv ...string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if pub, ok := key.Public().(*rsa.PublicKey); ok {
+		m = map[string]any{"kty": "RSA", "n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
+	} else {
+		jk, err := jwk.Import(key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(mustJSON(jk), &m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 func (s *jwksServer) jwksURI() string { return s.URL + "/.well-known/jwks.json" }

@@ -14,10 +14,11 @@ type Identity struct {
 	// Tenant is the organisation of the subject, from the configured tenant
 	// claim ("org_id" by default); empty when the token has none.
 	Tenant string
-	// Scopes is the union of the space-separated "scope" (or "scp") claim
-	// and the "permissions" array, without duplicates, in token order.
-	// Entries that are not RFC 6749 scope tokens (empty, or containing
-	// spaces, control characters, '"' or '\') are dropped.
+	// Scopes is the union of the "scope" and "scp" claims (each a
+	// space-separated string or an array of strings) and the "permissions"
+	// array, without duplicates, in token order; see IdentityFromClaims
+	// for the rule. Entries that are not RFC 6749 scope tokens (empty, or
+	// containing spaces, control characters, '"' or '\') are dropped.
 	Scopes []string
 	// Roles comes from the configured roles claim ("roles" by default).
 	Roles []string

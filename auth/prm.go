@@ -60,7 +60,23 @@ func parseResource(resource string) (*url.URL, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("resource %q is not an absolute http(s) URL without query or fragment", resource)
 	}
+	// The metadata URL is quoted in every challenge: a host with a byte a
+	// quoted value cannot carry unchanged would send clients elsewhere.
+	if strings.ContainsFunc(u.Host, func(r rune) bool { return !isHostChar(r) }) {
+		return nil, fmt.Errorf("resource %q has a host with characters a URL host cannot hold", resource)
+	}
 	return u, nil
+}
+
+// isHostChar reports whether r may appear in the host (and port) of a URL:
+// RFC 3986 unreserved and sub-delims, '%' of percent-encoding, and the ':',
+// '[' and ']' of ports and IP literals.
+func isHostChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~!$&'()*+,;=%:[]", r)
 }
 
 // PRMHandler serves the metadata document as JSON. It is public: no

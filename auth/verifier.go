@@ -1,19 +1,22 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/httprc/v3"
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -30,6 +33,23 @@ const (
 	DefaultJWKSRefresh     = 15 * time.Minute
 	DefaultMaxTokenBytes   = 8 << 10
 	DefaultCacheEntries    = 10000
+	DefaultMaxLifetime     = 24 * time.Hour
+	DefaultMaxStale        = time.Hour
+)
+
+// Bounds on what a token may carry, whatever the configuration.
+const (
+	// MaxKidBytes bounds the header kid. A kid is otherwise opaque: it is
+	// only ever compared with the kids of the issuer's JWKS.
+	MaxKidBytes = 256
+	// MaxClaimValueBytes bounds sub, the tenant and the client id, which
+	// end up in headers sent upstream.
+	MaxClaimValueBytes = 256
+	// maxJWKSBytes bounds a JWKS response body.
+	maxJWKSBytes = 1 << 20
+	// maxNumericDate is 9999-12-31T23:59:59Z, the largest exp, nbf or iat
+	// accepted.
+	maxNumericDate = 253402300799
 )
 
 // VerifierConfig configures a Verifier.
@@ -52,8 +72,26 @@ type VerifierConfig struct {
 	// by unknown key ids (default 30 s).
 	RefetchCooldown time.Duration
 	// RefreshInterval is how often the JWKS is refreshed in the background
-	// (default 15 min).
+	// (default 15 min, and at most MaxStale/2).
 	RefreshInterval time.Duration
+	// MaxLifetime refuses tokens (token_lifetime_too_long) whose exp − iat
+	// exceeds it, or, for a token without iat, whose exp − now exceeds it
+	// plus Skew (default 24 h).
+	MaxLifetime time.Duration
+	// TokenTypes, when set, lists the accepted JOSE header "typ" values
+	// (e.g. "at+jwt", RFC 9068); a token with another typ, or none, is
+	// refused (token_type_not_allowed). Values are compared ignoring letter
+	// case and an "application/" prefix (RFC 7515 §4.1.9), so "at+jwt"
+	// also admits "application/at+jwt". Empty: any typ, or none.
+	TokenTypes []string
+	// MaxStale bounds how long the last successfully fetched key set keeps
+	// verifying while the JWKS endpoint fails (an error status, a body that
+	// is not a key set, no answer). Once the last successful fetch is older
+	// than MaxStale, every token, also one verified before, is refused
+	// with 503 jwks_unavailable until a fetch succeeds again; such a fetch
+	// is tried on demand at most once per RefetchCooldown, besides the
+	// background refresh (default 1 h).
+	MaxStale time.Duration
 	// MaxTokenBytes bounds the raw token (default 8 KiB).
 	MaxTokenBytes int
 	// CacheEntries bounds the verified-token cache (default 10000).
@@ -71,18 +109,23 @@ type VerifierConfig struct {
 // use; Close releases its goroutines.
 type Verifier struct {
 	cfg     VerifierConfig
-	cache   *jwk.Cache
+	ctrl    httprc.Controller
 	res     *httprc.ResourceBase[jwk.Set] // the cached JWKS; Resource() is an atomic load
 	life    context.Context               // cancelled by Close; bounds every JWKS fetch
 	cancel  context.CancelFunc
 	done    chan struct{}
 	fetches singleflight.Group
 
-	lastRefetch atomic.Int64 // unix nanos of the last unknown-kid JWKS refetch
-	ready       atomic.Bool
-	fetchCount  atomic.Int64
-	fetchFailed atomic.Int64
-	lastOK      atomic.Int64 // unix nanos of the last successful fetch
+	typs       []string          // TokenTypes, normalised by typName
+	claimNames map[string]string // registered claim names by foldName
+
+	lastRefetch    atomic.Int64 // cfg.Now unix nanos of the last unknown-kid JWKS refetch
+	lastStaleFetch atomic.Int64 // cfg.Now unix nanos of the last refetch of a stale key set
+	ready          atomic.Bool
+	fetchCount     atomic.Int64
+	fetchFailed    atomic.Int64
+	lastOK         atomic.Int64 // wall-clock unix nanos of the last good key set
+	lastGood       atomic.Int64 // cfg.Now unix nanos of the last good key set
 
 	mu       sync.Mutex
 	verified map[[32]byte]Identity
@@ -103,7 +146,8 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 			return nil, fmt.Errorf("auth: algorithm %q is not allowed for access tokens", a)
 		}
 	}
-	if cfg.Skew < 0 || cfg.RefetchCooldown < 0 || cfg.RefreshInterval < 0 || cfg.MaxTokenBytes < 0 || cfg.CacheEntries < 0 {
+	if cfg.Skew < 0 || cfg.RefetchCooldown < 0 || cfg.RefreshInterval < 0 || cfg.MaxTokenBytes < 0 || cfg.CacheEntries < 0 ||
+		cfg.MaxLifetime < 0 || cfg.MaxStale < 0 {
 		return nil, errors.New("auth: verifier durations and limits must not be negative")
 	}
 	if cfg.Skew == 0 {
@@ -118,9 +162,18 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.RefetchCooldown == 0 {
 		cfg.RefetchCooldown = DefaultRefetchCooldown
 	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
 	if cfg.RefreshInterval == 0 {
 		cfg.RefreshInterval = DefaultJWKSRefresh
 	}
+	// A key set that is never refreshed in time goes stale with the
+	// endpoint healthy: refresh at least twice per MaxStale.
+	cfg.RefreshInterval = max(min(cfg.RefreshInterval, cfg.MaxStale/2), time.Second)
 	if cfg.MaxTokenBytes == 0 {
 		cfg.MaxTokenBytes = DefaultMaxTokenBytes
 	}
@@ -134,54 +187,87 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		cfg.Now = time.Now
 	}
 	v := &Verifier{cfg: cfg, verified: make(map[[32]byte]Identity), done: make(chan struct{})}
-	counting := &countingClient{c: cfg.HTTPClient, n: &v.fetchCount, failed: &v.fetchFailed, lastOK: &v.lastOK}
+	for _, t := range cfg.TokenTypes {
+		n := typName(t)
+		if n == "" {
+			return nil, errors.New("auth: token types must not be empty")
+		}
+		v.typs = append(v.typs, n)
+	}
+	v.claimNames = foldedNames(append(slices.Clone(registeredClaims), cfg.TenantClaim, cfg.RolesClaim)...)
+	counting := &countingClient{c: cfg.HTTPClient, n: &v.fetchCount, failed: &v.fetchFailed}
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	v.life, v.cancel = bg, cancel
-	cache, err := jwk.NewCache(bg, httprc.NewClient())
+	ctrl, err := httprc.NewClient().Start(bg)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("auth: start jwks cache: %w", err)
 	}
-	v.cache = cache
-	if err := cache.Register(bg, cfg.JWKSURI,
-		jwk.WithHTTPClient(counting),
-		jwk.WithWaitReady(false),
-		jwk.WithConstantInterval(cfg.RefreshInterval),
-		jwk.WithMaxFetchBodySize(1<<20),
-	); err != nil {
-		cancel()
-		_ = cache.Shutdown(context.Background())
-		return nil, fmt.Errorf("auth: register jwks %s: %w", cfg.JWKSURI, err)
-	}
-	// Keep the resource itself: reading its current set is an atomic load,
-	// where cache.Lookup is a round trip through the cache's goroutine that
+	v.ctrl = ctrl
+	// The resource is kept: reading its current set is an atomic load,
+	// where a lookup is a round trip through the cache's goroutine that
 	// every verification would queue on.
-	if v.res, err = cache.LookupResource(bg, cfg.JWKSURI); err != nil {
+	v.res, err = httprc.NewResource[jwk.Set](cfg.JWKSURI, httprc.TransformFunc[jwk.Set](v.transform),
+		httprc.WithHTTPClient(counting), httprc.WithConstantInterval(cfg.RefreshInterval))
+	if err == nil {
+		err = ctrl.Add(bg, v.res, httprc.WithWaitReady(false))
+	}
+	if err != nil {
 		cancel()
-		_ = cache.Shutdown(context.Background())
-		return nil, fmt.Errorf("auth: look up jwks %s: %w", cfg.JWKSURI, err)
+		_ = ctrl.ShutdownContext(context.Background())
+		return nil, fmt.Errorf("auth: register jwks %s: %w", cfg.JWKSURI, err)
 	}
 	go v.warmUp(bg)
 	return v, nil
 }
 
-// countingClient counts JWKS fetches and their failures (exposed for
+// transform turns a JWKS answer (status 200) into a key set. Keys that
+// cannot be parsed, RSA keys under 2048 bits among them, are dropped
+// rather than failing the whole set; a body that is not a key set, or
+// whose keys all fail to parse, fails the fetch and the last good set
+// stays in use. Only here is a fetch known to be good, so only here is the
+// staleness clock reset.
+func (v *Verifier) transform(_ context.Context, res *http.Response) (jwk.Set, error) {
+	buf, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
+	if err == nil && len(buf) > maxJWKSBytes {
+		err = fmt.Errorf("the body exceeds %d bytes", maxJWKSBytes)
+	}
+	var set jwk.Set
+	if err == nil {
+		set, err = jwk.Parse(buf, jwk.WithIgnoreParseError(true))
+	}
+	if err == nil && set.Len() == 0 {
+		// An empty set is an answer; a set none of whose keys parse is not.
+		var doc struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if json.Unmarshal(buf, &doc) != nil || len(doc.Keys) > 0 {
+			err = errors.New("none of the keys of the set can be used")
+		}
+	}
+	if err != nil {
+		v.fetchFailed.Add(1)
+		return nil, fmt.Errorf("read jwks: %w", err)
+	}
+	v.lastGood.Store(v.cfg.Now().UnixNano())
+	v.lastOK.Store(time.Now().UnixNano())
+	return set, nil
+}
+
+// countingClient counts JWKS fetches and the failed ones (exposed for
 // health, metrics and tests).
 type countingClient struct {
 	c      *http.Client
 	n      *atomic.Int64
 	failed *atomic.Int64
-	lastOK *atomic.Int64
 }
 
 func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	resp, err := c.c.Do(r)
-	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if err != nil || resp.StatusCode != http.StatusOK {
 		c.failed.Add(1)
-	} else {
-		c.lastOK.Store(time.Now().UnixNano())
 	}
 	return resp, err
 }
@@ -189,19 +275,22 @@ func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
 // JWKSStats describes the verifier's key set and its fetches.
 type JWKSStats struct {
 	// Fetches and Failures count JWKS HTTP fetches since start (a failure:
-	// no answer or a non-2xx status).
+	// no answer, a status other than 200, or a body that is not a key set).
 	Fetches, Failures int64
-	// LastOK is when a fetch last succeeded (zero: never).
+	// LastOK is when a fetch last loaded a key set (zero: never).
 	LastOK time.Time
 	// Keys is how many keys the loaded set holds (0 before the first load).
 	Keys int
 	// Ready: a key set has been loaded at least once.
 	Ready bool
+	// Stale: the last good key set is older than MaxStale, so every token
+	// is refused with 503 jwks_unavailable until a fetch succeeds.
+	Stale bool
 }
 
 // JWKSStats returns the key set's state.
 func (v *Verifier) JWKSStats() JWKSStats {
-	st := JWKSStats{Fetches: v.fetchCount.Load(), Failures: v.fetchFailed.Load(), Ready: v.ready.Load()}
+	st := JWKSStats{Fetches: v.fetchCount.Load(), Failures: v.fetchFailed.Load(), Ready: v.ready.Load(), Stale: v.stale(v.cfg.Now())}
 	if ns := v.lastOK.Load(); ns != 0 {
 		st.LastOK = time.Unix(0, ns)
 	}
@@ -219,7 +308,7 @@ func (v *Verifier) warmUp(ctx context.Context) {
 	defer close(v.done)
 	backoff := 500 * time.Millisecond
 	for {
-		if _, err := v.keySet(ctx); err == nil {
+		if _, err := v.keySet(ctx, v.cfg.Now()); err == nil {
 			return
 		} else {
 			v.cfg.Logger.Warn().Err(err).Str("jwks_uri", v.cfg.JWKSURI).Dur("retry_in", backoff).Msg("jwks not loaded yet")
@@ -242,7 +331,7 @@ func (v *Verifier) Close() error {
 	<-v.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := v.cache.Shutdown(ctx); err != nil {
+	if err := v.ctrl.ShutdownContext(ctx); err != nil {
 		return fmt.Errorf("auth: stop jwks cache: %w", err)
 	}
 	return nil
@@ -254,16 +343,51 @@ func (v *Verifier) Ready() bool { return v.ready.Load() }
 // JWKSFetches returns how many HTTP fetches of the JWKS were made.
 func (v *Verifier) JWKSFetches() int64 { return v.fetchCount.Load() }
 
-// keySet returns the cached key set, fetching it (single-flight) when none
-// has been loaded yet. These initial fetches do not count against the
-// unknown-kid cooldown: they are not caused by anything a caller controls.
-func (v *Verifier) keySet(ctx context.Context) (jwk.Set, error) {
-	if v.ready.Load() {
+// keySet returns the key set to verify with at now. When none has been
+// loaded yet it fetches one (single-flight); these initial fetches do not
+// count against any cooldown: they are not caused by anything a caller
+// controls. When the loaded set is older than MaxStale it is not used: a
+// fresh fetch is tried, at most once per RefetchCooldown, and until one
+// succeeds the answer is an error (503 jwks_unavailable).
+func (v *Verifier) keySet(ctx context.Context, now time.Time) (jwk.Set, error) {
+	if !v.ready.Load() {
+		return v.fetch(ctx, "initial", func() error { return nil })
+	}
+	set := v.res.Resource()
+	if set == nil {
+		return v.fetch(ctx, "initial", func() error { return nil })
+	}
+	if !v.stale(now) {
+		return set, nil
+	}
+	fresh, err := v.fetch(ctx, "stale", func() error {
+		n := v.cfg.Now().UnixNano()
+		if last := v.lastStaleFetch.Load(); last != 0 && n-last < int64(v.cfg.RefetchCooldown) {
+			return errRefetchCooldown
+		}
+		v.lastStaleFetch.Store(n)
+		return nil
+	})
+	if err == nil {
+		return fresh, nil
+	}
+	// Refused by the cooldown: another caller's fetch may just have
+	// succeeded.
+	if errors.Is(err, errRefetchCooldown) && !v.stale(v.cfg.Now()) {
 		if set := v.res.Resource(); set != nil {
 			return set, nil
 		}
 	}
-	return v.fetch(ctx, "initial", func() error { return nil })
+	last := time.Unix(0, v.lastGood.Load())
+	return nil, fmt.Errorf("the key set was last loaded %s ago, more than the %s it may be used without a refresh: %w",
+		now.Sub(last).Round(time.Second), v.cfg.MaxStale, err)
+}
+
+// stale reports whether the last good key set is older than MaxStale at
+// now. A verifier that never loaded a key set is not stale: it has none.
+func (v *Verifier) stale(now time.Time) bool {
+	last := v.lastGood.Load()
+	return last != 0 && now.UnixNano()-last > int64(v.cfg.MaxStale)
 }
 
 // refetchForKid fetches the JWKS because a token named a kid the cached set
@@ -299,9 +423,16 @@ func (v *Verifier) fetch(ctx context.Context, kind string, admit func() error) (
 		}
 		fctx, cancel := context.WithTimeout(v.life, 10*time.Second)
 		defer cancel()
-		set, err := v.cache.Refresh(fctx, v.cfg.JWKSURI)
-		if err != nil {
+		if err := v.ctrl.Refresh(fctx, v.cfg.JWKSURI); err != nil {
+			if kind == "stale" {
+				v.cfg.Logger.Warn().Err(err).Str("jwks_uri", v.cfg.JWKSURI).Dur("max_stale", v.cfg.MaxStale).
+					Msg("jwks still unavailable; tokens are refused until it loads")
+			}
 			return nil, fmt.Errorf("fetch jwks %s: %w", v.cfg.JWKSURI, err)
+		}
+		set := v.res.Resource()
+		if set == nil {
+			return nil, fmt.Errorf("fetch jwks %s: no key set after a successful refresh", v.cfg.JWKSURI)
 		}
 		v.ready.Store(true)
 		v.cfg.Logger.Info().Str("jwks_uri", v.cfg.JWKSURI).Int("keys", set.Len()).Str("cause", kind).Msg("jwks loaded")
@@ -320,16 +451,29 @@ func (v *Verifier) fetch(ctx context.Context, kind string, admit func() error) (
 
 var errRefetchCooldown = errors.New("jwks refetch is cooling down")
 
-// tokenHeader is the part of the JOSE header the verifier inspects itself.
-type tokenHeader struct {
-	Alg  any             `json:"alg"`
-	Kid  any             `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
-	Jku  json.RawMessage `json:"jku"`
-	X5u  json.RawMessage `json:"x5u"`
-	Jwk  json.RawMessage `json:"jwk"`
-	X5c  json.RawMessage `json:"x5c"`
-}
+// Names the verifier guards against letter-case variants ("Alg", "KID",
+// "Sub", "ſub"): another parser, or a struct decoder matching names
+// case-insensitively, could read such a name as the registered one.
+var (
+	registeredHeaders = foldedNames("alg", "kid", "typ", "cty", "crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "b64", "zip", "enc")
+	registeredClaims  = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "permissions",
+		"client_id", "azp", "nonce", "at_hash", "c_hash", "auth_time", "cnf", "act", "may_act"}
+)
+
+// refusedHeaders are header parameters a token may not carry at all: crit
+// (extensions the verifier does not implement), b64 (RFC 7797 unencoded
+// payloads), and parameters that carry or point at a key (jku, x5u, jwk,
+// x5c). Keys come only from the configured JWKS; nothing a token names is
+// ever fetched or trusted.
+var refusedHeaders = []string{"crit", "b64", "jku", "x5u", "jwk", "x5c"}
+
+// idTokenClaims mark an OpenID Connect ID token (OIDC Core §2, §3.1.3.6,
+// §3.3.2.11); an access token has no use for them.
+var idTokenClaims = []string{"nonce", "at_hash", "c_hash"}
+
+// b64url decodes the parts of a compact JWS: unpadded base64url whose
+// unused trailing bits are zero, so one token has one spelling.
+var b64url = base64.RawURLEncoding.Strict()
 
 // Verify checks raw and returns the caller's Identity. Every failure is an
 // *Error wrapping ErrUnauthorized; see the package doc for the steps.
@@ -343,13 +487,17 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	id, ok := v.verified[key]
 	v.mu.Unlock()
 	if ok {
-		if now.Before(id.ExpiresAt.Add(v.cfg.Skew)) {
+		if !now.Before(id.ExpiresAt.Add(v.cfg.Skew)) {
+			v.mu.Lock()
+			delete(v.verified, key)
+			v.mu.Unlock()
+			return Identity{}, invalidToken(ReasonTokenExpired, "the token has expired", nil)
+		}
+		if !v.stale(now) {
 			return id, nil
 		}
-		v.mu.Lock()
-		delete(v.verified, key)
-		v.mu.Unlock()
-		return Identity{}, invalidToken(ReasonTokenExpired, "the token has expired", nil)
+		// The keys that verified it are too old to be trusted any more:
+		// verify it again with a fresh key set, or refuse it.
 	}
 	id, err := v.verify(ctx, raw, now)
 	if err != nil {
@@ -375,49 +523,82 @@ func (v *Verifier) remember(key [32]byte, id Identity, now time.Time) {
 	v.verified[key] = id
 }
 
+// verify runs every check on a token that is not in the cache. Everything
+// that can be decided from the token's text alone is decided before any
+// key is looked up, so malformed tokens never cause a JWKS fetch.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Identity, error) {
-	parts := strings.Split(raw, ".")
-	switch len(parts) {
-	case 3:
-	case 5:
+	// Compact serialization only: base64url characters and two dots. A
+	// JWS JSON serialization ('{'), padding, '+', '/' and whitespace all
+	// stop here.
+	dots := 0
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '.':
+			dots++
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return Identity{}, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS of base64url parts", nil)
+		}
+	}
+	switch dots {
+	case 2:
+	case 4:
 		return Identity{}, invalidToken(ReasonTokenEncrypted, "encrypted tokens (JWE) are not accepted", nil)
 	default:
 		return Identity{}, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS", nil)
 	}
-	hdrBytes, err := base64.RawURLEncoding.DecodeString(parts[0])
+	h64, rest, _ := strings.Cut(raw, ".")
+	p64, s64, _ := strings.Cut(rest, ".")
+
+	hdrBytes, err := b64url.DecodeString(h64)
 	if err != nil {
 		return Identity{}, invalidToken(ReasonTokenMalformed, "the token header is not base64url", err)
 	}
-	var hdr tokenHeader
-	dec := json.NewDecoder(bytes.NewReader(hdrBytes))
-	if err := dec.Decode(&hdr); err != nil || dec.More() {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token header is not a JSON object", err)
+	hdr, err := decodeObject(hdrBytes)
+	if err != nil {
+		return Identity{}, invalidToken(ReasonTokenMalformed, "the token header is not a JSON object with distinct names", err)
 	}
-	alg, isString := hdr.Alg.(string)
-	if !isString || !slices.Contains(v.cfg.Algorithms, alg) {
-		return Identity{}, invalidToken(ReasonAlgNotAllowed, "the token algorithm is not allowed", nil)
+	sigAlg, kid, aerr := v.checkHeader(hdr)
+	if aerr != nil {
+		return Identity{}, aerr
 	}
-	if len(hdr.Crit) > 0 || len(hdr.Jku) > 0 || len(hdr.X5u) > 0 || len(hdr.Jwk) > 0 || len(hdr.X5c) > 0 {
-		return Identity{}, invalidToken(ReasonHeaderNotAllowed, "the token header carries a field that is not accepted", nil)
-	}
-	kid, kidOK := hdr.Kid.(string)
-	if hdr.Kid != nil && !kidOK {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token kid is not a string", nil)
-	}
-	sigAlg, _ := jwa.LookupSignatureAlgorithm(alg)
 
-	set, err := v.keySet(ctx)
+	payload, err := b64url.DecodeString(p64)
+	if err != nil {
+		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not base64url", err)
+	}
+	claims, err := decodeObject(payload)
+	if errors.Is(err, errDuplicateName) {
+		return Identity{}, invalidToken(ReasonClaimDuplicate, "the token repeats a claim", err)
+	}
+	if err != nil {
+		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not a JSON object", err)
+	}
+	if aerr := v.checkClaimShapes(claims); aerr != nil {
+		return Identity{}, aerr
+	}
+	if s64 == "" {
+		return Identity{}, invalidToken(ReasonTokenMalformed, "the token has no signature", nil)
+	}
+	if _, err := b64url.DecodeString(s64); err != nil {
+		return Identity{}, invalidToken(ReasonTokenMalformed, "the token signature is not base64url", err)
+	}
+
+	set, err := v.keySet(ctx, now)
 	if err != nil {
 		return Identity{}, &Error{Status: http.StatusServiceUnavailable, Reason: ReasonJWKSUnavailable,
 			Description: "the issuer's signing keys cannot be loaded; try again shortly", Err: err}
 	}
-	key, found := lookupKey(set, kid)
-	if !found {
+	key, match := lookupKey(set, kid, sigAlg)
+	if match == keyNotFound {
 		if fresh, ferr := v.refetchForKid(ctx); ferr == nil {
-			key, found = lookupKey(fresh, kid)
+			key, match = lookupKey(fresh, kid, sigAlg)
 		}
 	}
-	if !found {
+	switch match {
+	case keyAmbiguous:
+		return Identity{}, invalidToken(ReasonKidMissing, "the token names no kid and the issuer has several keys", nil)
+	case keyNotFound:
 		return Identity{}, invalidToken(ReasonKeyUnknown, "the token is signed by an unknown key", nil)
 	}
 
@@ -434,28 +615,135 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Ident
 	if err != nil {
 		return Identity{}, classify(err)
 	}
+	if aerr := v.checkLifetime(claims, now); aerr != nil {
+		return Identity{}, aerr
+	}
+	for _, name := range idTokenClaims {
+		if _, ok := claims[name]; ok {
+			return Identity{}, invalidToken(ReasonIDTokenPresented, "an ID token is not an access token; send the access token", nil)
+		}
+	}
 	exp, _ := tok.Expiration()
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not base64url", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not a JSON object", err)
-	}
 	return v.identity(claims, exp)
 }
 
-// lookupKey finds the verification key by kid. A token without kid is
-// accepted only when the set holds exactly one key.
-func lookupKey(set jwk.Set, kid string) (jwk.Key, bool) {
-	if kid == "" {
-		if set.Len() != 1 {
-			return nil, false
+// checkHeader checks the decoded JOSE header and returns the algorithm
+// and kid to verify with.
+func (v *Verifier) checkHeader(hdr map[string]any) (jwa.SignatureAlgorithm, string, *Error) {
+	var none jwa.SignatureAlgorithm
+	for name := range hdr {
+		if canonical, ok := caseVariant(name, registeredHeaders); ok {
+			return none, "", invalidToken(ReasonTokenMalformed, "the token header spells "+canonical+" in another letter case", nil)
 		}
-		return set.Key(0)
 	}
-	return set.LookupKeyID(kid)
+	alg, isString := hdr["alg"].(string)
+	if !isString || !slices.Contains(v.cfg.Algorithms, alg) {
+		return none, "", invalidToken(ReasonAlgNotAllowed, "the token algorithm is not allowed", nil)
+	}
+	for _, name := range refusedHeaders {
+		if _, ok := hdr[name]; ok {
+			return none, "", invalidToken(ReasonHeaderNotAllowed, "the token header carries a field that is not accepted", nil)
+		}
+	}
+	var kid string
+	if raw, ok := hdr["kid"]; ok {
+		s, isString := raw.(string)
+		switch {
+		case !isString:
+			return none, "", invalidToken(ReasonTokenMalformed, "the token kid is not a string", nil)
+		case s == "":
+			return none, "", invalidToken(ReasonTokenMalformed, "the token kid is empty", nil)
+		case len(s) > MaxKidBytes:
+			return none, "", invalidToken(ReasonTokenMalformed, "the token kid is too long", nil)
+		}
+		kid = s
+	}
+	typ, hasTyp := hdr["typ"]
+	ts, isString := typ.(string)
+	if hasTyp && !isString {
+		return none, "", invalidToken(ReasonTokenMalformed, "the token typ is not a string", nil)
+	}
+	if len(v.typs) > 0 && (!hasTyp || !slices.Contains(v.typs, typName(ts))) {
+		return none, "", invalidToken(ReasonTokenTypeNotAllowed, "the token type (typ) is not accepted here", nil)
+	}
+	sigAlg, _ := jwa.LookupSignatureAlgorithm(alg)
+	return sigAlg, kid, nil
+}
+
+// typName normalises a media type for comparison (RFC 7515 §4.1.9): letter
+// case is ignored, and "application/" may be left out.
+func typName(t string) string {
+	t = strings.ToLower(strings.TrimSpace(t))
+	return strings.TrimPrefix(t, "application/")
+}
+
+// checkClaimShapes checks what can be checked of the claims before the
+// signature: no registered claim name in another letter case, and the JSON
+// types and ranges of the registered claims. Time claims must be JSON
+// numbers (not strings), nbf and iat from 0 and exp above 0, all up to the
+// year 9999; iss, sub and jti must be strings and aud a string or an array
+// of strings. Whether they are present is checked later.
+func (v *Verifier) checkClaimShapes(claims map[string]any) *Error {
+	for name := range claims {
+		if canonical, ok := caseVariant(name, v.claimNames); ok {
+			return invalidToken(ReasonClaimDuplicate, "the token spells the claim "+canonical+" in another letter case", nil)
+		}
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		raw, ok := claims[name]
+		if !ok {
+			continue
+		}
+		f, isNumber := raw.(float64)
+		lo := 0.0
+		if name == "exp" {
+			lo = math.SmallestNonzeroFloat64
+		}
+		if !isNumber || math.IsNaN(f) || f < lo || f > maxNumericDate {
+			return invalidToken(ReasonClaimInvalid, "the token claim "+name+" is not a time in range", nil)
+		}
+	}
+	for _, name := range []string{"iss", "sub", "jti"} {
+		if raw, ok := claims[name]; ok {
+			if _, isString := raw.(string); !isString {
+				return invalidToken(ReasonClaimInvalid, "the token claim "+name+" is not a string", nil)
+			}
+		}
+	}
+	badAud := invalidToken(ReasonClaimInvalid, "the token claim aud is not a string or an array of strings", nil)
+	if raw, ok := claims["aud"]; ok {
+		switch aud := raw.(type) {
+		case string:
+		case []any:
+			for _, e := range aud {
+				if _, isString := e.(string); !isString {
+					return badAud
+				}
+			}
+		default:
+			return badAud
+		}
+	}
+	return nil
+}
+
+// checkLifetime refuses tokens issued for longer than MaxLifetime: exp −
+// iat when iat is present, otherwise exp − now, which may exceed
+// MaxLifetime by the clock skew.
+func (v *Verifier) checkLifetime(claims map[string]any, now time.Time) *Error {
+	exp, _ := claims["exp"].(float64) // present and a number: checked before
+	limit := v.cfg.MaxLifetime.Seconds()
+	if iat, ok := claims["iat"].(float64); ok {
+		if exp-iat > limit {
+			return invalidToken(ReasonTokenLifetimeTooLong, "the token lifetime (exp - iat) exceeds the maximum", nil)
+		}
+		return nil
+	}
+	nowSec := float64(now.UnixNano()) / 1e9
+	if exp-nowSec > limit+v.cfg.Skew.Seconds() {
+		return invalidToken(ReasonTokenLifetimeTooLong, "the token expires further ahead than the maximum lifetime", nil)
+	}
+	return nil
 }
 
 // classify maps jwx validation errors onto reason codes.
@@ -495,8 +783,30 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 // when empty). It checks nothing about the token itself: the Verifier calls
 // it only after verifying the signature and the registered claims, and
 // tools such as policy explain call it on claims they were given. ExpiresAt
-// is left zero. The error is an *Error (no subject, unacceptable subject or
-// tenant).
+// is left zero. The error is an *Error (no subject, unacceptable subject,
+// tenant, client id or scope claim).
+//
+// Values that end up in headers sent upstream (sub, the tenant, the client
+// id) must be at most MaxClaimValueBytes of UTF-8 without control
+// characters (C0, DEL, C1, U+2028, U+2029); otherwise the token is refused
+// (claim_invalid), never cleaned up.
+//
+// Scopes are normalised by one rule:
+//
+//   - "scope" (RFC 8693 §4.2, RFC 9068 §2.2.3) and "scp" (used by Azure AD
+//     as a space-separated string and by Okta as an array) are read alike:
+//     each may be a string of scope tokens separated by spaces (U+0020) or
+//     an array of strings; null counts as absent. Any other type (a number,
+//     an object, an array holding a non-string) refuses the token
+//     (claim_invalid), since the issuer's intent is unknown;
+//   - when both are present the scopes are their union: they are two
+//     spellings of one grant, signed by the same issuer;
+//   - the "permissions" array (Auth0 RBAC) is added to the union; it is
+//     read leniently: a non-array value and non-string entries are
+//     ignored;
+//   - the result keeps token order (scope, then scp, then permissions)
+//     without duplicates, and drops every entry that is not an RFC 6749
+//     scope-token (see Identity.Scopes).
 func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (Identity, error) {
 	if tenantClaim == "" {
 		tenantClaim = "org_id"
@@ -508,12 +818,12 @@ func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (
 	if sub == "" {
 		return Identity{}, invalidToken(ReasonClaimMissing, "the token has no subject", nil)
 	}
-	if len(sub) > 256 || strings.ContainsFunc(sub, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !headerSafe(sub) {
 		return Identity{}, invalidToken(ReasonClaimInvalid, "the token subject is not acceptable", nil)
 	}
 	id := Identity{Subject: sub, Claims: claims}
 	id.Tenant, _ = claims[tenantClaim].(string)
-	if strings.ContainsFunc(id.Tenant, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if !headerSafe(id.Tenant) {
 		return Identity{}, invalidToken(ReasonClaimInvalid, "the token tenant is not acceptable", nil)
 	}
 	var scopes []string
@@ -524,16 +834,21 @@ func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (
 	}
 	for _, name := range []string{"scope", "scp"} {
 		switch s := claims[name].(type) {
+		case nil:
 		case string:
-			for _, f := range strings.Fields(s) {
+			for f := range strings.SplitSeq(s, " ") {
 				add(f)
 			}
 		case []any:
 			for _, e := range s {
-				if str, ok := e.(string); ok {
-					add(str)
+				str, ok := e.(string)
+				if !ok {
+					return Identity{}, invalidToken(ReasonClaimInvalid, "the token claim "+name+" holds a non-string entry", nil)
 				}
+				add(str)
 			}
+		default:
+			return Identity{}, invalidToken(ReasonClaimInvalid, "the token claim "+name+" is not a string or an array of strings", nil)
 		}
 	}
 	if perms, ok := claims["permissions"].([]any); ok {
@@ -559,8 +874,21 @@ func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (
 	} else if c, ok := claims["azp"].(string); ok {
 		id.ClientID = c
 	}
+	if !headerSafe(id.ClientID) {
+		return Identity{}, invalidToken(ReasonClaimInvalid, "the token client id is not acceptable", nil)
+	}
 	id.TokenID, _ = claims["jti"].(string)
 	return id, nil
+}
+
+// headerSafe reports whether a claim value may be sent upstream in a
+// header: at most MaxClaimValueBytes of valid UTF-8 without control
+// characters or Unicode line and paragraph separators.
+func headerSafe(s string) bool {
+	if len(s) > MaxClaimValueBytes || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' })
 }
 
 // isScopeToken reports whether s is an RFC 6749 §3.3 scope-token (printable

@@ -92,6 +92,9 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		RolesClaim:      cfg.Auth.RolesClaim,
 		RefetchCooldown: cfg.Auth.JWKSRefetchCooldown,
 		HTTPClient:      outbound.HTTPClient(),
+		MaxLifetime:     cfg.Auth.MaxTokenLifetime,
+		TokenTypes:      cfg.Auth.TokenTypes,
+		MaxStale:        cfg.Auth.JWKSMaxStale,
 		Logger:          o.Logger,
 	})
 	if err != nil {
