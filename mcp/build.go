@@ -256,7 +256,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		AllowLoopbackHosts:      loopbackHosts,
 		Version:                 o.Version,
 		Logger:                  o.Logger,
-		Ready:                   v.Ready,
+		Ready:                   func() bool { return v.Ready() && !v.JWKSStats().Stale },
 		Proxy:                   px,
 		Limits:                  limits,
 		AdminScope:              cfg.Admin.Scope,

@@ -47,10 +47,13 @@ type IdPHealth struct {
 		Error    string `json:"error,omitempty"`
 	} `json:"issuer"`
 	JWKS struct {
-		URI       string    `json:"uri"`
-		Reachable bool      `json:"reachable"`
-		Keys      int       `json:"keys"`
-		Loaded    bool      `json:"loaded"`
+		URI       string `json:"uri"`
+		Reachable bool   `json:"reachable"`
+		Keys      int    `json:"keys"`
+		Loaded    bool   `json:"loaded"`
+		// Stale: the endpoint has failed for longer than auth.jwks_max_stale;
+		// requests are refused until a fetch succeeds.
+		Stale     bool      `json:"stale"`
 		Fetches   int64     `json:"fetches"`
 		Failures  int64     `json:"failures"`
 		LastFetch time.Time `json:"last_fetch,omitzero"`
@@ -109,8 +112,9 @@ func (h *idpHealth) check(ctx context.Context) IdPHealth {
 	if h.o.JWKS != nil {
 		st := h.o.JWKS()
 		out.JWKS.Keys, out.JWKS.Loaded, out.JWKS.Fetches, out.JWKS.Failures, out.JWKS.LastFetch = st.Keys, st.Ready, st.Fetches, st.Failures, st.LastOK
+		out.JWKS.Stale = st.Stale
 	}
-	out.OK = out.JWKS.Reachable && out.JWKS.Loaded
+	out.OK = out.JWKS.Reachable && out.JWKS.Loaded && !out.JWKS.Stale
 	if h.o.Extra != nil {
 		name, ok, detail := h.o.Extra(ctx)
 		out.Checks = map[string]any{name: detail}
