@@ -50,6 +50,11 @@ Usage:
                         print a token from the demo issuer
   gatewaystack conformance --url URL --issuer URL [--out DIR]
                         check a live gateway's OAuth resource-server behaviour; writes report.json and report.md
+  gatewaystack bench    --url URL [--token T | --mint ISSUER --sub S [--scope S] [--org O]] --tool NAME
+                        [--args JSON] [-c 16] [-d 10s] [--warmup 1s] [--max-calls N]
+                        [--era session|stateless] [--pid PID]... [--json]
+                        load an MCP endpoint with concurrent tools/call sessions: calls/s, errors,
+                        latency p50/p90/p99/max, session set-up time, server CPU per call
   gatewaystack version
 
 Run "gatewaystack <command> -h" for a command's flags.
@@ -101,6 +106,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "gatewaystack", version)
 	case "help", "-h", "-help", "--help":
@@ -136,6 +143,7 @@ var synopsis = map[string]string{
 	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI [--upstream U] | --list)",
 	"audit":       "gatewaystack audit verify [--head HASH] [--json] FILE... | gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T] [--format table|json|csv]",
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
+	"bench":       "gatewaystack bench --url URL [--token T | --mint ISSUER_URL --sub S [--scope S] [--org O]] --tool NAME [--args JSON] [-c 16] [-d 10s] [--warmup 1s] [--max-calls N] [--era session|stateless] [--pid PID]... [--timeout 30s] [--json]",
 }
 
 // usageError marks errors in how a command was invoked (exit code 2).
