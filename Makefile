@@ -28,10 +28,10 @@ REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/red
 # installed from Debian's packages when missing.
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: test fmt-check vet unit interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench
+.PHONY: test fmt-check vet unit fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go soak
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit
+test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit fuzz-ci
 
 ## redis-tools: install redis-server (apt-get) when it is missing; the tests start and stop their own
 redis-tools:
@@ -87,6 +87,36 @@ unit: interop-tools conformance-tools redis-tools chromium-tools
 	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \
 	$(GO) test -race -count=1 -timeout 10m ./...
 
+# The native Go fuzz targets, as package:name. Each runs on its own for
+# FUZZTIME; -fuzz needs no -race. An input that fails is written to
+# <package>/testdata/fuzz/<name>/ and from then on runs as a regression test
+# in plain `go test`. FUZZMINIMIZETIME bounds the shrinking of each new input
+# (go test's default, 60s, would stall short runs on large YAML and CEL
+# inputs).
+FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 10s
+FUZZ_TARGETS := \
+	./auth:FuzzVerify \
+	./auth:FuzzAuthorizationHeader \
+	./auth:FuzzChallenge \
+	./auth:FuzzPRM \
+	./mcp:FuzzMCPBody \
+	./config:FuzzLoad \
+	./policy:FuzzCompileCondition
+
+## fuzz: run every fuzz target for FUZZTIME each (default 1m), one after another; fails if any failed
+fuzz:
+	@failed=; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "$(GO) test -run '^\$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$pkg:$$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets failed:$$failed"; exit 1; fi
+
+## fuzz-ci: every fuzz target for 15s (part of make test)
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=15s FUZZMINIMIZETIME=2s
+
 ## conformance-report: run the official server suite (direct and through the gateway) and write conformance/report/
 conformance-report: interop-tools conformance-tools
 	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
@@ -102,6 +132,16 @@ build:
 demo:
 	$(GO) run ./cmd/gatewaystack demo
 
-## bench: in-process benchmarks (gateway vs direct upstream, token verification)
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./mcp ./auth
+## bench: the gateway's cost on the wire — direct vs bare proxy vs gateway, c=16 and c=64, 3 rounds (bench/run.sh, ~8 min; BENCH_DURATION=3s BENCH_ROUNDS=1 for a quick look)
+bench: $(EVERYTHING_SERVER)
+	bash bench/run.sh
+
+## bench-go: in-process benchmarks (hot-path pieces, a full tools/call, the load generator's client)
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./mcp ./auth ./policy ./limit ./audit ./loadgen
+
+## soak: the fault soak test for SOAK_DURATION (default 3m; make test runs it for 8s)
+SOAK_DURATION ?= 3m
+soak: redis-tools
+	GATEWAYSTACK_SOAK=$(SOAK_DURATION) GATEWAYSTACK_REDIS_SERVER=$(REDIS_SERVER) GATEWAYSTACK_REQUIRE_REDIS=1 \
+	$(GO) test -count=1 -timeout 30m -run '^TestFaultSoak$$' -v ./mcp

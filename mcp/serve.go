@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
@@ -130,6 +131,14 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	// Parse the JSON-RPC envelope (POST only).
 	var env envelope
 	if r.Method == http.MethodPost {
+		if !utf8.Valid(body) {
+			// RFC 8259: JSON text is UTF-8. encoding/json would replace the
+			// bad bytes, so the gateway and an upstream could read
+			// different strings; and an id echoed back would not be JSON.
+			g.audit(st, audit.Deny, "body_not_utf8", http.StatusBadRequest)
+			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body is not valid UTF-8 (JSON text must be UTF-8)", nil)
+			return
+		}
 		trimmed := bytes.TrimLeft(body, " \t\r\n")
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			g.audit(st, audit.Deny, "batch_not_supported", http.StatusBadRequest)

@@ -90,6 +90,9 @@ func positioned(e *common.Error) *ConditionError {
 		if line < 1 {
 			line = 1
 		}
+		if col < 1 {
+			col = 1 // cel-go reports column -1 for errors without a position
+		}
 	}
 	return &ConditionError{Line: line, Column: col, Message: e.Message}
 }

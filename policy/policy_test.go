@@ -223,3 +223,16 @@ func BenchmarkDecide(b *testing.B) {
 		a.Decide(who, Action{Name: "notes__read_note"})
 	}
 }
+
+// Allocation budget of a policy decision without a condition: regressions
+// fail here, in CI, without timing anything.
+func TestDecideAllocationBudget(t *testing.T) {
+	a := demo()
+	who := id("tool:read", "openid")
+	const budget = 2
+	if n := testing.AllocsPerRun(500, func() {
+		a.Decide(who, Action{Name: "notes__read_note"})
+	}); n > budget {
+		t.Errorf("a decision allocates %.1f times, budget %d", n, budget)
+	}
+}
