@@ -74,6 +74,7 @@ func BenchmarkToolsCall(b *testing.B) {
 			n := 1_000_000_000
 			c.Limits.PerSubject = config.Rate{Requests: &n, Window: time.Hour}
 			c.Limits.PerTenant = config.Rate{Requests: &n, Window: time.Hour}
+			c.Limits.LoopGuard.MaxRepeats = intp(0) // the same call b.N times is the point
 		},
 	})
 	c := benchClient()

@@ -141,15 +141,12 @@ func (b *Budgets) Cost(tool string) int64 {
 	return b.Costs[i].Units
 }
 
-// loopKey identifies a call for the loop guard: subject, tool and a hash of
-// the canonical JSON of the arguments (object keys sorted, insignificant
-// whitespace dropped; numbers kept as written).
-func loopKey(subject, tool string, args json.RawMessage) string {
-	h := sha256.New()
-	canon := canonicalJSON(args)
-	h.Write(canon)
-	var sum [sha256.Size]byte
-	return subject + "\x00" + tool + "\x00" + string(h.Sum(sum[:0])[:16])
+// loopKey identifies a call for the loop guard: subject, tool and the
+// SHA-256 of the canonical JSON of the arguments (object keys sorted,
+// insignificant whitespace dropped; numbers kept as written), computed once
+// per call for the audit event.
+func loopKey(subject, tool string, digest [sha256.Size]byte) string {
+	return subject + "\x00" + tool + "\x00" + string(digest[:16])
 }
 
 // canonicalJSON re-encodes v with sorted keys; input that does not parse is
@@ -173,7 +170,7 @@ func canonicalJSON(v json.RawMessage) []byte {
 
 // loopGuarded applies the loop guard to an authorized tools/call and
 // reports whether it refused it.
-func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string, args json.RawMessage) bool {
+func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
 	lg := g.o.Limits.LoopGuard
 	if lg == nil {
 		return false
@@ -182,7 +179,7 @@ func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *re
 	if !on {
 		return false
 	}
-	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, args), repeat)
+	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, st.argsDigest), repeat)
 	if err != nil {
 		return g.storeFailed(w, st, rid, rule, err)
 	}

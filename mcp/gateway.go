@@ -146,6 +146,8 @@ type Gateway struct {
 	days tenantDays
 	// caps bounds the requests in progress.
 	caps *concurrency
+	// tools caches decoded tool definitions (paramHeadersMatch).
+	tools sync.Map
 }
 
 // New builds the gateway and wires its pipeline.
@@ -385,6 +387,9 @@ type requestState struct {
 	caps ClientCaps
 	// modern: the request uses the stateless 2026-07-28 era.
 	modern bool
+	// argsDigest is the SHA-256 of the canonical arguments of a tools/call
+	// or prompts/get (set by auditArguments; the loop guard keys on it).
+	argsDigest [sha256.Size]byte
 }
 
 func newRequestID() string {
@@ -427,8 +432,8 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 // arguments themselves when name matches audit.raw_arguments.
 func (g *Gateway) auditArguments(st *requestState, name string, args json.RawMessage) {
 	canon := canonicalJSON(args)
-	sum := sha256.Sum256(canon)
-	st.event.ArgsSHA256 = hex.EncodeToString(sum[:])
+	st.argsDigest = sha256.Sum256(canon)
+	st.event.ArgsSHA256 = hex.EncodeToString(st.argsDigest[:])
 	if len(args) > 0 && mostSpecific(len(g.o.RawArguments), func(i int) string { return g.o.RawArguments[i] }, name) >= 0 {
 		st.event.Args = canon
 	}

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,7 +113,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	// Limits that refuse first charge nothing: the loop guard counts only
 	// calls the rate limits let through, and the budgets only calls the
 	// loop guard let through.
-	if g.loopGuarded(ctx, w, st, rid, id, name, act.Arguments) {
+	if g.loopGuarded(ctx, w, st, rid, id, name) {
 		return
 	}
 	if g.budgetSpent(ctx, w, st, rid, id, name) {
@@ -214,8 +215,8 @@ func (g *Gateway) paramHeadersMatch(w http.ResponseWriter, r *http.Request, st *
 	if !ok {
 		return true
 	}
-	var tool mcpgo.Tool
-	if json.Unmarshal(def, &tool) != nil {
+	tool := g.parsedTool(up, original, def)
+	if tool == nil {
 		return true
 	}
 	err := mcpgo.ValidateParamHeadersLookup(func(name string) (string, bool) {
@@ -224,11 +225,35 @@ func (g *Gateway) paramHeadersMatch(w http.ResponseWriter, r *http.Request, st *
 			return "", false
 		}
 		return v[0], true
-	}, &tool, params)
+	}, tool, params)
 	if err == nil {
 		return true
 	}
 	g.audit(st, audit.Deny, "header_mismatch", http.StatusBadRequest)
 	writeRPCError(w, http.StatusBadRequest, rid, codeHeaderMismatch, err.Error(), nil)
 	return false
+}
+
+// parsedTool is the definition def of upstream up's tool original, decoded
+// once per definition (the catalog's tools only, so the cache is bounded by
+// the catalog); nil when it does not decode.
+func (g *Gateway) parsedTool(up, original string, def json.RawMessage) *mcpgo.Tool {
+	key := up + "\x00" + original
+	if v, ok := g.tools.Load(key); ok {
+		if c := v.(*cachedTool); bytes.Equal(c.def, def) {
+			return c.tool
+		}
+	}
+	var tool mcpgo.Tool
+	if json.Unmarshal(def, &tool) != nil {
+		return nil
+	}
+	g.tools.Store(key, &cachedTool{def: def, tool: &tool})
+	return &tool
+}
+
+// cachedTool is a decoded tool definition and the bytes it came from.
+type cachedTool struct {
+	def  json.RawMessage
+	tool *mcpgo.Tool
 }
