@@ -116,3 +116,12 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// --pprof serves the profiling endpoints on loopback only.
+func TestServePprofFlagIsLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	r := runCmd(t, childEnv(), "serve", "--config", "x.yaml", "--pprof", "0.0.0.0:6060")
+	if r.code != 2 || !strings.Contains(r.stderr, "must be a loopback host:port") {
+		t.Errorf("--pprof on all interfaces: exit %d\n%s", r.code, r.stderr)
+	}
+}

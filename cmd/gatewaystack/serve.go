@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -28,11 +30,17 @@ func loadConfig(path string) (*config.Config, error) {
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", "", "path of the YAML configuration (or GATEWAYSTACK_CONFIG)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := requireConfig(fs, *path); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if !isLoopback(*pprofAddr) {
+			return usageError{msg: fmt.Sprintf("--pprof %q must be a loopback host:port, e.g. 127.0.0.1:6060: profiles expose the process's memory", *pprofAddr), fs: fs}
+		}
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -55,6 +63,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen %s: %w (change listen in the configuration or GATEWAYSTACK_LISTEN)", cfg.Listen, err)
 	}
 	servePolicyReload(ctx, *path, srv, log)
+	if *pprofAddr != "" {
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen --pprof %s: %w", *pprofAddr, err)
+		}
+		go func() { _ = mcp.ServeHTTP(ctx, pln, pprofHandler(), time.Second, nil) }()
+		log.Warn().Str("pprof", pln.Addr().String()).Msg("profiling endpoints on; turn them off in production")
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("resource", cfg.Resource()).Strs("upstreams", srv.Router.Names()).Msg("gateway serving")
 	return srv.Serve(ctx, ln)
 }
@@ -121,4 +137,16 @@ func closeServer(srv *mcp.Server, log zerolog.Logger) {
 	for _, s := range srv.AuditStats() {
 		log.Info().Str("sink", s.Name).Uint64("delivered", s.Delivered).Uint64("dropped", s.Dropped).Msg("audit sink closed")
 	}
+}
+
+// pprofHandler serves Go's profiling endpoints (net/http/pprof) on a mux of
+// its own, never on the gateway's.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
