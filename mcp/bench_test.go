@@ -3,9 +3,12 @@ package mcp_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -102,4 +105,46 @@ func BenchmarkToolsCall(b *testing.B) {
 		g.modernCall(b, tok, "echo__echo", args).result(b)
 		runCalls(b, c, g.MCP, h, body)
 	})
+}
+
+// BenchmarkIdleSessionHeap opens GATEWAYSTACK_SESSIONS sessions (default
+// 1000; the figure in BENCHMARKS.md uses 10000) through the gateway, each
+// with initialize, notifications/initialized and one tools/list, then
+// reports the live heap the gateway holds per idle session.
+func BenchmarkIdleSessionHeap(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("GATEWAYSTACK_SESSIONS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			b.Fatalf("GATEWAYSTACK_SESSIONS=%q: %v", v, err)
+		}
+	}
+	echoURL := newEchoUpstream(b)
+	g := newGateway(b, gatewayOptions{
+		upstreams: []config.Upstream{{Name: "echo", MCP: &config.MCPUpstream{URL: echoURL}}},
+		policy:    map[string]config.ToolRule{"echo__*": {Scopes: []string{baselineScope}}},
+		auditTo:   io.Discard,
+		configure: func(c *config.Config) {
+			m := 1_000_000_000
+			c.Limits.PerSubject = config.Rate{Requests: &m, Window: time.Hour}
+			c.Limits.PerTenant = config.Rate{Requests: &m, Window: time.Hour}
+		},
+	})
+	tok := g.minter.token("alice", baselineScope)
+	g.list(b, tok, g.initialize(b, tok)).result(b) // warm: upstream session, catalog
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	sids := make([]string, 0, n)
+	for range n {
+		sid := g.initialize(b, tok)
+		g.list(b, tok, sid).result(b)
+		sids = append(sids, sid)
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+	b.ReportMetric(per/1024, "KiB/session")
+	b.ReportMetric(float64(n), "sessions")
+	runtime.KeepAlive(sids)
 }
