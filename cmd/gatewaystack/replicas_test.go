@@ -46,13 +46,13 @@ log:
 `, addr(listenPort), baseURL(publicPort), baseURL(issPort), upstreamURL, redisURL, perSubject)
 }
 
-// statelessCall sends one 2026-07-28 tools/call and returns the status and
-// body.
-func statelessCall(c *http.Client, url, token, tool string) (int, []byte, error) {
+// statelessCall sends one 2026-07-28 tools/call and returns the answer's
+// X-Request-Id, status and body.
+func statelessCall(c *http.Client, url, token, tool string) (string, int, []byte, error) {
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, tool)
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return "", 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
@@ -62,11 +62,11 @@ func statelessCall(c *http.Client, url, token, tool string) (int, []byte, error)
 	req.Header.Set("Mcp-Name", tool)
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return "", 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return resp.Header.Get("X-Request-Id"), resp.StatusCode, b, err
 }
 
 // Two real gateway processes sharing one real redis-server enforce one
@@ -123,7 +123,7 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			<-gate
-			code, body, err := statelessCall(client, urls[i%2], tok, "notes__list_notes")
+			_, code, body, err := statelessCall(client, urls[i%2], tok, "notes__list_notes")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -171,7 +171,7 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 	// Redis dies: fail_closed holds on both replicas.
 	rds.Stop()
 	for i, u := range urls {
-		code, body, err := statelessCall(client, u, tok, "notes__list_notes")
+		_, code, body, err := statelessCall(client, u, tok, "notes__list_notes")
 		if err != nil || code != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("limit_unavailable")) {
 			t.Errorf("replica %d with Redis down: %d %s %v, want 503 limit_unavailable", i, code, body, err)
 		}
@@ -186,7 +186,7 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		var code int
 		for {
-			code, _, _ = statelessCall(client, u, tok, "notes__list_notes")
+			_, code, _, _ = statelessCall(client, u, tok, "notes__list_notes")
 			if code == http.StatusOK || time.Now().After(deadline) {
 				break
 			}

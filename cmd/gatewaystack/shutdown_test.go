@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -109,7 +108,7 @@ log:
 					return
 				default:
 				}
-				id, code, err := statelessCallID(client, url, tok, "notes__list_notes")
+				id, code, _, err := statelessCall(client, url, tok, "notes__list_notes")
 				if err != nil {
 					return // the listener closed: shutdown
 				}
@@ -169,29 +168,4 @@ log:
 	if r := runCmd(t, childEnv(), "audit", "verify", auditFile); r.code != 0 {
 		t.Errorf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-}
-
-// statelessCallID sends one 2026-07-28 tools/call and returns the
-// response's X-Request-Id and status.
-func statelessCallID(c *http.Client, url, token, tool string) (string, int, error) {
-	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, tool)
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return "", 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", "tools/call")
-	req.Header.Set("Mcp-Name", tool)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", 0, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return "", 0, err
-	}
-	return resp.Header.Get("X-Request-Id"), resp.StatusCode, nil
 }
