@@ -101,6 +101,7 @@ FUZZ_TARGETS := \
 	./auth:FuzzChallenge \
 	./auth:FuzzPRM \
 	./mcp:FuzzMCPBody \
+	./mcp:FuzzScanAgreesWithTheDecoderWalk \
 	./config:FuzzLoad \
 	./policy:FuzzCompileCondition
 

@@ -20,6 +20,16 @@ var errAmbiguousMessage = errors.New("ambiguous JSON-RPC message")
 // case — and whose params.arguments repeat a key exactly. Nested values
 // are skipped without being decoded twice.
 func checkUnambiguous(body []byte) error {
+	if err := scanUnambiguous(body); !errors.Is(err, errScan) {
+		return err
+	}
+	// The fast scanner did not follow the input: the decoder walk decides.
+	return checkUnambiguousSlow(body)
+}
+
+// checkUnambiguousSlow is the decoder walk: json.Decoder tokens, slower,
+// and the reference the fast scanner is tested against.
+func checkUnambiguousSlow(body []byte) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	return walkObject(d, "message", messageKeys, func(key string) error {
