@@ -3,6 +3,8 @@ package config
 import (
 	"net/url"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
 // Audit configures where audit events go besides stdout (log.audit): an
@@ -103,7 +105,7 @@ func validateAudit(a *Audit, add func(field, format string, args ...any)) {
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 			add("audit.webhook.url", "%q is not an absolute http(s) URL", w.URL)
-		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		case u.Scheme == "http" && !safehttp.IsLoopbackHost(u.Hostname()):
 			add("audit.webhook.url", "%q sends audit events in clear text; use https (plain http is allowed for loopback only)", w.URL)
 		}
 		if w.BatchSize < 1 || w.BatchSize > 10_000 {

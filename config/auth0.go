@@ -1,9 +1,10 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
 // Auth0 configures the Auth0 integration: the log-stream webhook that
@@ -83,7 +84,7 @@ func validateAuth0(a *Auth0, add func(field, format string, args ...any)) {
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 			add("auth0.management_url", "%q is not an absolute http(s) URL; set auth0.domain (e.g. example.us.auth0.com) or the URL", a.ManagementURL)
-		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		case u.Scheme == "http" && !safehttp.IsLoopbackHost(u.Hostname()):
 			add("auth0.management_url", "%q is plain http; the Management API takes credentials, use https (http is allowed for loopback only)", a.ManagementURL)
 		}
 	}
@@ -99,13 +100,4 @@ func validateAuth0(a *Auth0, add func(field, format string, args ...any)) {
 	if a.Audience == "" {
 		add("auth0.audience", "required; the API identifier promoted clients are granted (default auth.audience)")
 	}
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -1,11 +1,12 @@
 package config
 
 import (
-	"net"
 	"net/url"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
 // Hardening defaults.
@@ -95,7 +96,9 @@ func (c *Config) validateHardening(add func(field, format string, args ...any)) 
 		}
 	}
 	for i, cidr := range c.Outbound.AllowCIDRs {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
+		// The parser the gateway uses at start-up, so a configuration that
+		// validates also starts.
+		if _, err := safehttp.ParsePrefixes([]string{cidr}); err != nil {
 			add("outbound.allow_cidrs", "entry %d %q is not a CIDR; write e.g. 10.0.0.0/8", i, cidr)
 		}
 	}
@@ -107,7 +110,7 @@ func (c *Config) validateHardening(add func(field, format string, args ...any)) 
 			continue
 		}
 		switch {
-		case !isLoopbackHost(u.Hostname()):
+		case !safehttp.IsLoopbackHost(u.Hostname()):
 			add(f.field, "%q is plain http to a host that is not loopback; the gateway fetches keys and metadata over https only", f.raw)
 		case !c.Outbound.AllowHTTPLoopback:
 			add(f.field, "%q is plain http; for local development set outbound.allow_http_loopback: true (never in production)", f.raw)
