@@ -56,8 +56,14 @@ func ServeHTTPWith(ctx context.Context, ln net.Listener, h http.Handler, o Serve
 		ln = tls.NewListener(ln, o.TLS)
 	}
 	grace, onShutdown := o.Grace, o.OnShutdown
+	// Connections that have sent no request yet. http.Server.Shutdown
+	// treats them as busy for 5 s; the gateway closes them at once. A
+	// connection accepted just before the listener closed can reach
+	// StateNew after the shutdown hook ran, so the hook also marks the
+	// server as stopping and any later new connection is closed on arrival.
 	var mu sync.Mutex
 	fresh := map[net.Conn]struct{}{}
+	stopping := false
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
@@ -68,6 +74,10 @@ func ServeHTTPWith(ctx context.Context, ln net.Listener, h http.Handler, o Serve
 			mu.Lock()
 			defer mu.Unlock()
 			if s == http.StateNew {
+				if stopping {
+					_ = c.Close()
+					return
+				}
 				fresh[c] = struct{}{}
 			} else {
 				delete(fresh, c)
@@ -79,6 +89,7 @@ func ServeHTTPWith(ctx context.Context, ln net.Listener, h http.Handler, o Serve
 	hs.RegisterOnShutdown(func() {
 		mu.Lock()
 		defer mu.Unlock()
+		stopping = true
 		for c := range fresh {
 			_ = c.Close()
 		}
