@@ -103,7 +103,8 @@ FUZZ_TARGETS := \
 	./mcp:FuzzMCPBody \
 	./mcp:FuzzScanAgreesWithTheDecoderWalk \
 	./config:FuzzLoad \
-	./policy:FuzzCompileCondition
+	./policy:FuzzCompileCondition \
+	./internal/jsonscan:FuzzCanonical
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 1m), one after another; fails if any failed
 fuzz:

@@ -14,6 +14,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 	"github.com/gatewaystack/gatewaystack/limit"
 )
 
@@ -155,6 +156,11 @@ func canonicalJSON(v json.RawMessage) []byte {
 	if len(bytes.TrimSpace(v)) == 0 {
 		return []byte("null")
 	}
+	if out, ok := jsonscan.Canonical(make([]byte, 0, len(v)), v); ok {
+		return out
+	}
+	// What the scanner leaves to encoding/json (repeated names, deep
+	// nesting): decode and encode again.
 	d := json.NewDecoder(bytes.NewReader(v))
 	d.UseNumber()
 	var x any

@@ -139,12 +139,12 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 	if !ok {
 		return
 	}
-	g.auditArguments(st, p.Name, rawArguments(env.Params))
+	g.auditArguments(st, p.Name, p.Field("arguments"))
 	unknown := func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
 		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+p.Name, nil)
 	}
-	act := policy.Action{Name: p.Name, Arguments: rawArguments(env.Params), ArgsKnown: true}
+	act := policy.Action{Name: p.Name, Arguments: p.Field("arguments"), ArgsKnown: true}
 	d, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown)
 	if !allowed {
 		return
@@ -360,64 +360,62 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 	g.inflight.add(key, cancel)
 	defer g.inflight.remove(key)
 
-	type answer struct {
-		resp upstream.Response
-		err  error
-	}
-	out := make(chan []byte, 16)   // requests relayed from the upstream to this client
-	notes := make(chan []byte, 16) // notifications sent on this call's upstream stream
-	ctx = upstream.WithServerRequests(ctx, g.relayer(st, out))
-	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(ctx, up.Name(), token, g.clientLogLevel(st, params), notes))
-	done := make(chan answer, 1)
-	called := time.Now()
-	go func() {
-		resp, err := up.Call(ctx, method, params)
-		done <- answer{resp, err}
-	}()
+	// The call runs on this goroutine. What reaches the client before the
+	// result — requests relayed from the upstream, notifications on the
+	// call's own stream, progress — goes through sse, which serializes
+	// writers: the upstream's readers may call back from goroutines of
+	// their own.
 	sse := &sseWriter{w: w}
-	var a answer
-wait:
-	for {
-		select {
-		case msg := <-progress:
-			sse.send(msg)
-		case msg := <-out:
-			sse.send(msg)
-		case msg := <-notes:
-			sse.send(msg)
-		case a = <-done:
-			break wait
-		}
+	defer sse.finish()
+	ctx = upstream.WithServerRequests(ctx, g.relayer(st, sse.send))
+	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(up.Name(), token, g.clientLogLevel(st, params), sse.send))
+	var progressDone, stopProgress chan struct{}
+	if progress != nil {
+		progressDone, stopProgress = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(progressDone)
+			for {
+				select {
+				case msg := <-progress:
+					sse.send(msg)
+				case <-stopProgress:
+					// Progress sent before the result is delivered before it.
+					for {
+						select {
+						case msg := <-progress:
+							sse.send(msg)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
 	}
-	// Notifications sent before the result are delivered before it.
-	for drained := false; !drained; {
-		select {
-		case msg := <-progress:
-			sse.send(msg)
-		case msg := <-notes:
-			sse.send(msg)
-		default:
-			drained = true
-		}
+	called := time.Now()
+	resp, err := up.Call(ctx, method, params)
+	if progressDone != nil {
+		close(stopProgress)
+		<-progressDone
 	}
 	st.event.UpstreamLatency = time.Since(called)
-	st.event.ResultBytes = int64(len(a.resp.Result))
-	st.event.UpstreamStatus = a.resp.HTTPStatus
+	st.event.ResultBytes = int64(len(resp.Result))
+	st.event.UpstreamStatus = resp.HTTPStatus
 	var body []byte
 	switch {
-	case a.err != nil:
-		reason := failureReason(a.err)
-		if ctx.Err() == context.Canceled && errors.Is(a.err, context.Canceled) {
+	case err != nil:
+		reason := failureReason(err)
+		if ctx.Err() == context.Canceled && errors.Is(err, context.Canceled) {
 			reason = reasonCancelled
 		}
 		if g.o.Metrics != nil {
 			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, reason)
 		}
-		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(a.err).Msg(method + " failed")
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(err).Msg(method + " failed")
 		g.audit(st, audit.Error, reason, http.StatusOK)
 		body = mustMarshal(rpcErrorBody{JSONRPC: "2.0", ID: rid, Error: rpcErrorDetail{Code: codeInternalError,
 			Message: upstreamMessage(up.Name(), reason), Data: map[string]any{"reason": reason, "upstream": up.Name()}}})
-	case a.resp.Error != nil:
+	case resp.Error != nil:
 		if g.o.Metrics != nil {
 			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
 		}
@@ -426,12 +424,12 @@ wait:
 			JSONRPC string             `json:"jsonrpc"`
 			ID      json.RawMessage    `json:"id"`
 			Error   *upstream.RPCError `json:"error"`
-		}{"2.0", rid, a.resp.Error})
+		}{"2.0", rid, resp.Error})
 	default:
 		if g.o.Metrics != nil {
 			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
 		}
-		result := a.resp.Result
+		result := resp.Result
 		if hints {
 			result = withCacheHints(result)
 		}
@@ -439,13 +437,7 @@ wait:
 		body = rpcResultBytes(rid, result)
 		ok = true
 	}
-	if sse.started {
-		sse.send(body)
-		return ok
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	sse.last(body)
 	return ok
 }
 
@@ -504,8 +496,8 @@ func callerName(up upstream.Upstream) string {
 //     the client never saw: dropped;
 //   - log messages at or above the client's level (clientLogLevel), and
 //     anything else: as sent.
-func (g *Gateway) callNotifications(ctx context.Context, upstreamName, token string, logLevel mcpgo.LoggingLevel,
-	notes chan<- []byte) func(method string, params json.RawMessage) {
+func (g *Gateway) callNotifications(upstreamName, token string, logLevel mcpgo.LoggingLevel,
+	send func([]byte)) func(method string, params json.RawMessage) {
 	return func(method string, params json.RawMessage) {
 		var msg []byte
 		switch {
@@ -535,10 +527,7 @@ func (g *Gateway) callNotifications(ctx context.Context, upstreamName, token str
 				Params  json.RawMessage `json:"params,omitempty"`
 			}{"2.0", method, params})
 		}
-		select {
-		case notes <- msg:
-		case <-ctx.Done():
-		}
+		send(msg)
 	}
 }
 

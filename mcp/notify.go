@@ -288,22 +288,61 @@ func (g *Gateway) cancelled(w http.ResponseWriter, st *requestState, owner strin
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// sseWriter turns a response into an event stream on first use.
+// sseWriter turns a response into an event stream on first use. Its
+// methods may be called from several goroutines; after last or finish it
+// writes nothing more.
 type sseWriter struct {
+	mu      sync.Mutex
 	w       http.ResponseWriter
 	started bool
+	closed  bool
 }
 
+// send writes msg as one event, starting the stream on first use.
 func (s *sseWriter) send(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.event(msg)
+}
+
+func (s *sseWriter) event(msg []byte) {
 	if !s.started {
 		s.started = true
 		h := s.w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
+		h["Content-Type"] = []string{"text/event-stream"}
+		h["Cache-Control"] = []string{"no-cache"}
 		s.w.WriteHeader(http.StatusOK)
 	}
 	_, _ = s.w.Write([]byte("event: message\ndata: "))
 	_, _ = s.w.Write(msg)
 	_, _ = s.w.Write([]byte("\n\n"))
 	_ = http.NewResponseController(s.w).Flush()
+}
+
+// last writes the final message: the last event of a stream that started,
+// else a plain JSON response. Nothing is written after it.
+func (s *sseWriter) last(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.started {
+		s.event(msg)
+		return
+	}
+	s.w.Header()["Content-Type"] = []string{"application/json"}
+	s.w.WriteHeader(http.StatusOK)
+	_, _ = s.w.Write(msg)
+}
+
+// finish stops every later write (the handler is returning).
+func (s *sseWriter) finish() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }

@@ -65,8 +65,8 @@ func (c *clientAnswers) deliver(owner string, rawID json.RawMessage, body []byte
 }
 
 // relayer returns the function an upstream call uses to ask this call's
-// client something; out is the call's outgoing message stream.
-func (g *Gateway) relayer(st *requestState, out chan<- []byte) upstream.ServerRequestFunc {
+// client something; send writes to the call's outgoing message stream.
+func (g *Gateway) relayer(st *requestState, send func([]byte)) upstream.ServerRequestFunc {
 	return func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
 		if st.modern {
 			return nil, &upstream.RPCError{Code: -32601, Message: method +
@@ -85,11 +85,7 @@ func (g *Gateway) relayer(st *requestState, out chan<- []byte) upstream.ServerRe
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode %s for the client: %w", method, err)
 		}
-		select {
-		case out <- msg:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		}
+		send(msg)
 		g.o.Logger.Debug().Str("request_id", st.event.RequestID).Str("method", method).Msg("relayed a request to the client")
 		select {
 		case body := <-answer:

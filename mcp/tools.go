@@ -79,7 +79,7 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	// Decided before the upstream is resolved, so a hidden tool costs no
 	// upstream work and cannot surface an upstream error; a condition that
 	// reads request.upstream is decided again once the owner is known.
-	act := policy.Action{Name: name, Arguments: rawArguments(env.Params), ArgsKnown: true}
+	act := policy.Action{Name: name, Arguments: p.Field("arguments"), ArgsKnown: true}
 	g.auditArguments(st, name, act.Arguments)
 	d := g.o.Authorizer.Decide(id, act)
 	if !g.applyToolDecision(w, st, rid, id, d, name, modern) {
@@ -142,16 +142,6 @@ func (g *Gateway) applyToolDecision(w http.ResponseWriter, st *requestState, rid
 		return false
 	}
 	return true
-}
-
-// rawArguments returns the "arguments" member of tools/call or prompts/get
-// params (nil when absent), for conditions on request.arguments.
-func rawArguments(params json.RawMessage) json.RawMessage {
-	var f map[string]json.RawMessage
-	if json.Unmarshal(params, &f) != nil {
-		return nil
-	}
-	return f["arguments"]
 }
 
 // upstreamFailed answers a tools/call whose upstream could not be reached

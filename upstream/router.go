@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 )
 
 // Separator joins an upstream's name and a tool name: notes__read_note.
@@ -409,13 +413,13 @@ func (r *Router) lookupUnprefixed(exposed string) (Upstream, bool) {
 var ErrParamsInvalid = errors.New("upstream: tools/call params invalid")
 
 // CallParams is the params object of a tools/call, decoded once: the tool
-// name the gateway decides on, and every field as sent.
+// name the gateway decides on, and every member as sent.
 type CallParams struct {
 	// Name is the value of the identifying key the caller sent: the exposed
 	// tool or prompt name, or a resource URI.
-	Name   string
-	key    string
-	fields map[string]json.RawMessage
+	Name    string
+	key     string
+	members []jsonscan.Member
 }
 
 // ParseCallParams decodes tools/call params; see ParseParams.
@@ -426,45 +430,111 @@ func ParseCallParams(raw json.RawMessage) (CallParams, error) { return ParsePara
 // that also carry a key equal to it up to letter case ("NAME", "Uri") are
 // refused, because JSON decoders disagree on them (Go's matches keys
 // case-insensitively, most others do not) and what the gateway authorizes
-// must be what every upstream runs.
+// must be what every upstream runs. A member repeated exactly counts once,
+// with its last value, as encoding/json reads it.
 func ParseParams(raw json.RawMessage, key string) (CallParams, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return CallParams{}, fmt.Errorf("%w: not a JSON object", ErrParamsInvalid)
+	members, ok := jsonscan.Object(raw, make([]jsonscan.Member, 0, 4))
+	if !ok {
+		// Not an object, or input the scanner leaves to encoding/json.
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+			return CallParams{}, fmt.Errorf("%w: not a JSON object", ErrParamsInvalid)
+		}
+		members = members[:0]
+		for k, v := range fields {
+			members = append(members, jsonscan.Member{Key: k, Value: v})
+		}
+		slices.SortFunc(members, func(a, b jsonscan.Member) int { return cmp.Compare(a.Key, b.Key) })
 	}
-	for k := range fields {
-		if k != key && strings.EqualFold(k, key) {
-			return CallParams{}, fmt.Errorf("%w: %q next to %q", ErrParamsInvalid, k, key)
+	members = lastOfEach(members)
+	var value []byte
+	for _, m := range members {
+		switch {
+		case m.Key == key:
+			value = m.Value
+		case strings.EqualFold(m.Key, key):
+			return CallParams{}, fmt.Errorf("%w: %q next to %q", ErrParamsInvalid, m.Key, key)
 		}
 	}
-	var value string
-	if err := json.Unmarshal(fields[key], &value); err != nil || value == "" {
+	name, ok := jsonscan.String(value)
+	if !ok || name == "" {
 		return CallParams{}, fmt.Errorf("%w: no %q string", ErrParamsInvalid, key)
 	}
-	return CallParams{Name: value, key: key, fields: fields}, nil
+	return CallParams{Name: name, key: key, members: members}, nil
+}
+
+// lastOfEach keeps, of members repeating a name, only the last (in its
+// place), as decoding into a map does.
+func lastOfEach(members []jsonscan.Member) []jsonscan.Member {
+	dup := false
+	if len(members) <= 16 {
+		for i := range members {
+			for j := i + 1; j < len(members) && !dup; j++ {
+				dup = members[i].Key == members[j].Key
+			}
+		}
+	} else {
+		seen := make(map[string]struct{}, len(members))
+		for _, m := range members {
+			if _, dup = seen[m.Key]; dup {
+				break
+			}
+			seen[m.Key] = struct{}{}
+		}
+	}
+	if !dup {
+		return members
+	}
+	last := make(map[string]int, len(members))
+	for i, m := range members {
+		last[m.Key] = i
+	}
+	out := members[:0:0]
+	for i, m := range members {
+		if last[m.Key] == i {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Field returns the raw value of the params member named key (nil when
+// absent).
+func (p CallParams) Field(key string) json.RawMessage {
+	return jsonscan.Get(p.members, key)
 }
 
 // Encode returns the params to send upstream: the identifying key set to
-// original, once, and every other field as the caller sent it. The params
-// are always re-encoded, so a duplicate key never reaches an upstream whose
-// decoder might pick another duplicate than the gateway's did.
+// original, once, first, and every other member as the caller sent it,
+// compacted. The params are always re-encoded, so a repeated key never
+// reaches an upstream whose decoder might pick another duplicate than the
+// gateway's did.
 func (p CallParams) Encode(original string) (json.RawMessage, error) {
-	n, err := json.Marshal(original)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", p.key, err)
-	}
-	fields := make(map[string]json.RawMessage, len(p.fields))
-	for k, v := range p.fields {
-		fields[k] = v
-	}
 	key := p.key
 	if key == "" {
 		key = "name"
 	}
-	fields[key] = n
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return nil, fmt.Errorf("encode params: %w", err)
+	size := len(key) + len(original) + 8
+	for _, m := range p.members {
+		size += len(m.Key) + len(m.Value) + 4
 	}
-	return out, nil
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	out = jsonscan.AppendString(out, key)
+	out = append(out, ':')
+	out = jsonscan.AppendString(out, original)
+	for _, m := range p.members {
+		if m.Key == key {
+			continue
+		}
+		out = append(out, ',')
+		out = jsonscan.AppendString(out, m.Key)
+		out = append(out, ':')
+		buf := bytes.NewBuffer(out)
+		if err := json.Compact(buf, m.Value); err != nil {
+			return nil, fmt.Errorf("encode params member %q: %w", m.Key, err)
+		}
+		out = buf.Bytes()
+	}
+	return append(out, '}'), nil
 }
