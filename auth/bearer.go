@@ -35,7 +35,7 @@ const MaxAuthorizationHeaderBytes = 16 << 10
 //     serialization, control or non-ASCII bytes) is token_malformed.
 func BearerToken(r *http.Request) (string, *Error) {
 	values := r.Header.Values("Authorization")
-	inQuery := r.URL != nil && r.URL.Query().Has("access_token")
+	inQuery := r.URL != nil && r.URL.RawQuery != "" && r.URL.Query().Has("access_token")
 	switch {
 	case len(values) > 1:
 		return "", &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Reason: ReasonCredentialsDuplicate,
@@ -67,6 +67,15 @@ func BearerToken(r *http.Request) (string, *Error) {
 	return token, nil
 }
 
+// b64TokenByte marks the bytes of a b64token before its padding.
+var b64TokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
+
 // isB64Token reports whether s is an RFC 6750 b64token:
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
@@ -75,11 +84,7 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
+		if !b64TokenByte[body[i]] {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 )
 
 // JSON-RPC error codes the gateway answers with.
@@ -40,6 +42,56 @@ type envelope struct {
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params"`
+}
+
+// envelopeKeys are the members of a JSON-RPC message envelope reads.
+var envelopeKeys = [...]string{"jsonrpc", "id", "method", "params"}
+
+// decodeEnvelope is the fast path of json.Unmarshal(body, env) for the
+// common message: valid JSON, an object whose members are named once each,
+// in their exact case, with string (or null) jsonrpc and method. id and
+// params are the body's own bytes. ok false leaves the message to
+// encoding/json, which decides (and reports) the rest.
+func decodeEnvelope(body []byte, env *envelope) bool {
+	if !json.Valid(body) {
+		return false
+	}
+	var buf [8]jsonscan.Member
+	members, ok := jsonscan.Object(body, buf[:0])
+	if !ok {
+		return false
+	}
+	var e envelope
+	for i, m := range members {
+		for _, k := range envelopeKeys {
+			if m.Key != k && strings.EqualFold(m.Key, k) {
+				return false
+			}
+		}
+		for _, prev := range members[:i] {
+			if prev.Key == m.Key {
+				return false
+			}
+		}
+		var str *string
+		switch m.Key {
+		case "id":
+			e.ID = m.Value
+		case "params":
+			e.Params = m.Value
+		case "jsonrpc":
+			str = &e.JSONRPC
+		case "method":
+			str = &e.Method
+		}
+		if str != nil && string(m.Value) != "null" {
+			if *str, ok = jsonscan.String(m.Value); !ok {
+				return false
+			}
+		}
+	}
+	*env = e
+	return true
 }
 
 // serveMCP runs the pipeline for one request to the MCP endpoint.
@@ -145,10 +197,12 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "JSON-RPC batches are not supported; send one message per request", nil)
 			return
 		}
-		if err := json.Unmarshal(body, &env); err != nil {
-			g.audit(st, audit.Deny, "body_malformed", http.StatusBadRequest)
-			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body is not a JSON-RPC message", nil)
-			return
+		if !decodeEnvelope(body, &env) {
+			if err := json.Unmarshal(body, &env); err != nil {
+				g.audit(st, audit.Deny, "body_malformed", http.StatusBadRequest)
+				writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body is not a JSON-RPC message", nil)
+				return
+			}
 		}
 		if err := checkUnambiguous(body); err != nil {
 			g.audit(st, audit.Deny, "body_ambiguous", http.StatusBadRequest)

@@ -3,6 +3,7 @@ package mcp
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -57,7 +58,16 @@ func FuzzScanAgreesWithTheDecoderWalk(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var env envelope
 		if json.Unmarshal(body, &env) != nil {
+			if decodeEnvelope(body, &envelope{}) {
+				t.Fatalf("%q: decodeEnvelope accepted what encoding/json refuses", body)
+			}
 			return // checkUnambiguous only ever sees bodies that parsed
+		}
+		// The envelope's fast path, wherever it answers, reads what
+		// encoding/json reads.
+		var quick envelope
+		if decodeEnvelope(body, &quick) && !reflect.DeepEqual(quick, env) {
+			t.Fatalf("%q: decodeEnvelope %+v, encoding/json %+v", body, quick, env)
 		}
 		fast := scanUnambiguous(body)
 		if errors.Is(fast, errScan) {

@@ -36,6 +36,8 @@ import (
 	"unicode/utf8"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 )
 
 const (
@@ -376,6 +378,9 @@ func (m *wireMessage) response() (Response, error) {
 
 // jsonResponse decodes a JSON answer to request want.
 func jsonResponse(b []byte, want []byte) (Response, error) {
+	if r, ok := plainResult(b, want); ok {
+		return r, nil
+	}
 	var m wireMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return Response{}, fmt.Errorf("the answer is not JSON-RPC: %w", err)
@@ -384,6 +389,50 @@ func jsonResponse(b []byte, want []byte) (Response, error) {
 		return Response{}, fmt.Errorf("the answer is not the response to request %s", want)
 	}
 	return m.response()
+}
+
+// wireKeys are the members of a JSON-RPC message wireMessage reads.
+var wireKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// plainResult is jsonResponse's fast path, for the common answer: a valid
+// JSON object with the result of request want, every member named exactly
+// once and in its exact case. The result is kept as the bytes it came in
+// (no copy, no second decoding). Anything else (ok false) is left to
+// encoding/json.
+func plainResult(b []byte, want []byte) (Response, bool) {
+	if !json.Valid(b) {
+		return Response{}, false
+	}
+	var buf [8]jsonscan.Member
+	members, ok := jsonscan.Object(b, buf[:0])
+	if !ok {
+		return Response{}, false
+	}
+	var id, result []byte
+	for i, m := range members {
+		for _, k := range wireKeys {
+			if m.Key != k && strings.EqualFold(m.Key, k) {
+				return Response{}, false
+			}
+		}
+		for _, prev := range members[:i] {
+			if prev.Key == m.Key {
+				return Response{}, false
+			}
+		}
+		switch m.Key {
+		case "id":
+			id = m.Value
+		case "result":
+			result = m.Value
+		case "method", "error":
+			return Response{}, false
+		}
+	}
+	if len(result) == 0 || string(result) == "null" || !bytes.Equal(id, want) {
+		return Response{}, false
+	}
+	return Response{Result: result}, true
 }
 
 // readCallStream reads a call's response stream (sr over body) until the
@@ -472,6 +521,11 @@ func (c *MCPClient) onCallMessage(ctx context.Context, s *httpSession, data []by
 			}
 		}
 		return r, ok, err
+	}
+	if r, ok := plainResult(data, want); ok {
+		// data is the stream reader's buffer, which it reuses.
+		r.Result = bytes.Clone(r.Result)
+		return r, true, nil
 	}
 	var m wireMessage
 	if err := json.Unmarshal(data, &m); err != nil {
