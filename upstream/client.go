@@ -78,7 +78,8 @@ type MCPClient struct {
 	url     string
 	static  map[string]string
 	hc      *http.Client
-	ownHC   bool // hc was made here: Close releases its idle connections
+	rt      http.RoundTripper // hc's transport: every request goes straight to it (send)
+	ownHC   bool              // hc was made here: Close releases its idle connections
 	timeout time.Duration
 	logger  *slog.Logger
 	listen  bool
@@ -160,8 +161,12 @@ func NewMCPClient(o MCPClientOptions) *MCPClient {
 		"capabilities":    clientCapabilities(),
 		"clientInfo":      map[string]any{"name": "gatewaystack", "version": o.Version},
 	})
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
 	life, end := context.WithCancel(context.Background())
-	return &MCPClient{life: life, end: end, name: o.Name, url: o.URL, static: o.Headers, hc: hc, ownHC: own,
+	return &MCPClient{life: life, end: end, name: o.Name, url: o.URL, static: o.Headers, hc: hc, rt: rt, ownHC: own,
 		timeout: o.Timeout, logger: o.Logger.With("upstream", o.Name), listen: o.Listen, logLevel: o.LogLevel,
 		initParams: init, changed: make(chan struct{}), backoffMin: listenBackoffMin, backoffMax: listenBackoffMax}
 }

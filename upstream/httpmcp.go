@@ -123,6 +123,19 @@ func newStatusError(code int, body []byte) *statusError {
 	return e
 }
 
+// send sends one request to the upstream's transport, without
+// http.Client: no redirect is followed — the identity headers go to the
+// configured URL and nowhere else, and a 3xx answer is an error — and no
+// per-request header copy is made for redirects that never happen. Every
+// request is bounded by its context.
+func (c *MCPClient) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // newHTTPRequest builds one request from scratch: static headers, then the
 // identity headers in ctx, then the protocol's own headers.
 func (c *MCPClient) newHTTPRequest(ctx context.Context, verb string, s *httpSession, body []byte, accept string) (*http.Request, error) {
@@ -222,7 +235,7 @@ func (c *MCPClient) request(ctx context.Context, s *httpSession, id int64, body 
 		release()
 		return Response{}, nil, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		release()
 		return Response{}, nil, err
@@ -305,7 +318,7 @@ func (c *MCPClient) post(ctx context.Context, s *httpSession, body []byte) error
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return err
 	}
@@ -336,7 +349,7 @@ func (c *MCPClient) deleteSession(s *httpSession) {
 	if err != nil {
 		return
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		c.logger.Debug("ending the upstream session failed", "err", err)
 		return
@@ -488,7 +501,7 @@ func (c *MCPClient) resume(ctx context.Context, s *httpSession, sr *sseReader) (
 		return nil, err
 	}
 	req.Header.Set("Last-Event-ID", sr.LastEventID)
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, err
 	}
@@ -764,7 +777,7 @@ func (c *MCPClient) listenOn(s *httpSession) (opened bool, retry time.Duration, 
 	if err != nil {
 		return false, 0, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return false, 0, err
 	}

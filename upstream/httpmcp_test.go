@@ -956,3 +956,28 @@ func TestLogLevelIsSetOnNewSessions(t *testing.T) {
 		}
 	}
 }
+
+// An upstream that answers with a redirect does not send the call, and the
+// identity headers that came with it, anywhere else: the redirect is an
+// error and the other server sees nothing.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	elsewhere := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	u := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if handshake(w, r, "") {
+			return
+		}
+		http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+	}))
+	c := newTestClient(t, u.URL)
+	ctx := WithHeaders(context.Background(), map[string]string{"X-User-Id": "alice"})
+	_, err := callTool(ctx, c, "anything", nil)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("call err = %v, want an unavailable upstream naming the 307", err)
+	}
+	if n := len(elsewhere.seen(http.MethodPost, "")); n != 0 {
+		t.Fatalf("the redirect target received %d requests, want none", n)
+	}
+}

@@ -92,6 +92,9 @@ func String(raw []byte) (string, bool) {
 		}
 	}
 	if plain {
+		if k := known(inner); k != "" {
+			return k, true
+		}
 		return string(inner), true
 	}
 	var v string
@@ -99,6 +102,38 @@ func String(raw []byte) (string, bool) {
 		return "", false
 	}
 	return v, true
+}
+
+// known returns the member names of JSON-RPC and MCP messages the gateway
+// reads on every call without allocating a string for each ("" for others).
+func known(b []byte) string {
+	switch string(b) {
+	case "jsonrpc":
+		return "jsonrpc"
+	case "id":
+		return "id"
+	case "method":
+		return "method"
+	case "params":
+		return "params"
+	case "result":
+		return "result"
+	case "error":
+		return "error"
+	case "name":
+		return "name"
+	case "arguments":
+		return "arguments"
+	case "_meta":
+		return "_meta"
+	case "2.0":
+		return "2.0"
+	case "tools/call":
+		return "tools/call"
+	case "tools/list":
+		return "tools/list"
+	}
+	return ""
 }
 
 // AppendString appends s as a JSON string, escaped as encoding/json
