@@ -28,7 +28,7 @@ REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/red
 # installed from Debian's packages when missing.
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: test fmt-check vet unit fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke soak
+.PHONY: test fmt-check vet unit fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke bench-steady soak
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
 test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit bench-smoke fuzz-ci
@@ -137,6 +137,10 @@ demo:
 ## bench: the gateway's cost on the wire — direct vs bare proxy vs gateway, c=16 and c=64, 3 rounds (bench/run.sh, ~8 min; BENCH_DURATION=3s BENCH_ROUNDS=1 for a quick look)
 bench: $(EVERYTHING_SERVER)
 	bash bench/run.sh
+
+## bench-steady: the gateway's heap, goroutines and RSS every 30s under steady load for STEADY_DURATION seconds (default 300)
+bench-steady:
+	bash bench/steady.sh
 
 ## bench-smoke: every in-process benchmark once, so a broken benchmark fails CI (timings are not checked)
 bench-smoke:
