@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -127,13 +128,29 @@ func newStatusError(code int, body []byte) *statusError {
 // http.Client: no redirect is followed — the identity headers go to the
 // configured URL and nowhere else, and a 3xx answer is an error — and no
 // per-request header copy is made for redirects that never happen. Every
-// request is bounded by its context.
+// request is bounded by its context. What http.Client would do that still
+// matters is done here: credentials in the URL become Basic authorization
+// (unless the upstream's headers set Authorization), and a transport error
+// is a *url.Error, a net.Error, as the health checks expect of a failure
+// to reach the upstream.
 func (c *MCPClient) send(req *http.Request) (*http.Response, error) {
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
 	resp, err := c.rt.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, &url.Error{Op: urlErrorOp(req.Method), URL: req.URL.Redacted(), Err: err}
 	}
 	return resp, nil
+}
+
+// urlErrorOp is the Op http.Client gives its errors ("Post", "Get", ...).
+func urlErrorOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
+	return method[:1] + strings.ToLower(method[1:])
 }
 
 // newHTTPRequest builds one request from scratch: static headers, then the

@@ -981,3 +981,55 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Fatalf("the redirect target received %d requests, want none", n)
 	}
 }
+
+// A failure to reach the upstream — a peer that closes the connection, a
+// certificate the gateway does not trust — counts as unreachable (the
+// health checks and readiness depend on it), and a credential in the URL
+// is sent as Basic authorization.
+func TestTransportFailuresAreUnreachableAndURLCredentialsAreSent(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	tlsUp := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(tlsUp.Close)
+	for name, u := range map[string]string{
+		"a peer that closes":  "http://" + ln.Addr().String() + "/mcp",
+		"an untrusted server": tlsUp.URL + "/mcp",
+	} {
+		err := newTestClient(t, u).Probe(context.Background())
+		if err == nil || !unreachable(err) {
+			t.Errorf("%s: probe err = %v, unreachable = %v; want an unreachable upstream", name, err, unreachable(err))
+		}
+	}
+
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pass, ok := r.BasicAuth(); !ok || user != "svc" || pass != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		handshake(w, r, "")
+	}))
+	withUser := strings.Replace(up.URL, "http://", "http://svc:s3cret@", 1)
+	c := newTestClient(t, withUser)
+	if err := c.Probe(context.Background()); err != nil {
+		t.Fatalf("probe with credentials in the URL: %v", err)
+	}
+	// The password never appears in an error.
+	_ = ln.Close()
+	bad := newTestClient(t, "http://svc:s3cret@"+ln.Addr().String()+"/mcp")
+	if err := bad.Probe(context.Background()); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("probe of a closed port: err = %v, want an error without the password", err)
+	}
+}
