@@ -40,76 +40,9 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONCURRENCY=${BENCH_CONCURRENCY:-16 64}
 EVERYTHING_SERVER=${EVERYTHING_SERVER:-$ROOT/bin/everything-server}
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatewaystack-bench.XXXXXX")
-PIDS=()
-USED_PORTS=" "
-
-# cleanup stops every process this script started, by its id, and removes
-# the temporary directory.
-cleanup() {
-  local pid
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
-  for pid in ${PIDS[@]+"${PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "run.sh: $*"; exit 1; }
-
-# start LOG CMD...: runs CMD in the background, output to LOG; its pid is
-# left in LAST_PID.
-start() {
-  local log=$1
-  shift
-  "$@" >"$log" 2>&1 &
-  LAST_PID=$!
-  PIDS+=("$LAST_PID")
-}
-
-# stop PID: stops one process started by start, and waits for it.
-stop() {
-  local pid=$1 p keep=()
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  for p in ${PIDS[@]+"${PIDS[@]}"}; do [[ $p == "$pid" ]] || keep+=("$p"); done
-  PIDS=(${keep[@]+"${keep[@]}"})
-}
-
-# listening PORT: whether something accepts connections on 127.0.0.1:PORT.
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port VAR: sets VAR to a loopback port nothing listens on, below the
-# ephemeral range and not handed out before.
-free_port() {
-  local p _
-  for _ in $(seq 1 500); do
-    p=$((20000 + RANDOM % 12000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if ! listening "$p"; then
-      USED_PORTS+="$p "
-      printf -v "$1" '%s' "$p"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# wait_port PORT PID NAME LOG: waits (at most 10s) until PORT listens.
-wait_port() {
-  local port=$1 pid=$2 name=$3 log=$4 _
-  for _ in $(seq 1 200); do
-    listening "$port" && return 0
-    if ! kill -0 "$pid" 2>/dev/null; then
-      cat "$log" >&2
-      die "$name exited before listening on 127.0.0.1:$port"
-    fi
-    sleep 0.05
-  done
-  cat "$log" >&2
-  die "$name did not listen on 127.0.0.1:$port within 10s"
-}
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 say "building gatewaystack, bareproxy, echo and report into $TMP"
 "$GO" build -o "$TMP/" ./cmd/gatewaystack ./bench/bareproxy ./bench/echo ./bench/report
@@ -130,42 +63,6 @@ ISSUER=http://127.0.0.1:$ISS_PORT
 GATEWAY=http://127.0.0.1:$GW_PORT
 start "$TMP/issuer.log" "$GW" issuer --addr "127.0.0.1:$ISS_PORT" --audience "$GATEWAY/mcp" --default-scope tool:read
 wait_port "$ISS_PORT" "$LAST_PID" issuer "$TMP/issuer.log"
-
-# write_config UPSTREAM_URL AUDIT_FILE: the gateway's configuration.
-write_config() {
-  cat >"$TMP/gateway.yaml" <<EOF
-listen: "127.0.0.1:$GW_PORT"
-public_url: "$GATEWAY"
-auth:
-  issuer: "$ISSUER"
-  audience: "$GATEWAY/mcp"
-  baseline_scopes: ["tool:read"]
-upstreams:
-  - name: up
-    max_concurrency: 1024
-    mcp:
-      url: "$1"
-policy:
-  default: deny
-  tools:
-    "up__*": { scopes: ["tool:read"] }
-limits:
-  per_subject: { requests: 100000, window: 1s, burst: 100000 }
-  per_tenant: { requests: 100000, window: 1s, burst: 100000 }
-  loop_guard: { max_repeats: 0 }
-audit:
-  file: { path: "$2" }
-outbound:
-  allow_http_loopback: true
-server:
-  max_concurrent: 4096
-  max_concurrent_per_subject: 1024
-log:
-  level: warn
-  access: false
-  audit: false
-EOF
-}
 
 # run_one UPSTREAM PATH C ROUND URL TOOL ARGS UPSTREAM_PID [bench flags...]:
 # one bench run, appended to RESULTS.
@@ -199,7 +96,7 @@ bench_upstream() {
   wait_port "$bp_port" "$bp_pid" "bare proxy" "$TMP/bareproxy-$name.log"
 
   audit=$TMP/audit-$name.jsonl
-  write_config "$up_url" "$audit"
+  write_config "$TMP/gateway.yaml" "$GW_PORT" "$ISSUER" "$up_url" "$audit"
   "$GW" validate --config "$TMP/gateway.yaml" >/dev/null || die "the generated gateway configuration is invalid"
   start "$TMP/gateway-$name.log" "$GW" serve --config "$TMP/gateway.yaml"
   gw_pid=$LAST_PID

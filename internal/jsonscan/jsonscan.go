@@ -179,38 +179,12 @@ func (s *scanner) canonical(dst []byte, depth int) ([]byte, bool) {
 	}
 	switch c := s.peek(); {
 	case c == '{':
-		s.i++
-		var members []Member
-		if s.peek() == '}' {
-			s.i++
-			return append(dst, "{}"...), true
+		start := s.i
+		if !s.skip() {
+			return dst, false
 		}
-		for {
-			if s.peek() != '"' {
-				return dst, false
-			}
-			start := s.i
-			if !s.str() {
-				return dst, false
-			}
-			key, ok := String(s.b[start:s.i])
-			if !ok || s.peek() != ':' {
-				return dst, false
-			}
-			s.i++
-			s.ws()
-			vstart := s.i
-			if !s.skip() {
-				return dst, false
-			}
-			members = append(members, Member{Key: key, Value: s.b[vstart:s.i]})
-			if sep := s.peek(); sep == ',' {
-				s.i++
-				continue
-			} else if sep == '}' {
-				s.i++
-				break
-			}
+		members, ok := Object(s.b[start:s.i], nil)
+		if !ok {
 			return dst, false
 		}
 		slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
