@@ -170,7 +170,7 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		Upstreams:       []Upstream{{Name: "a", Prefix: &f, Timeout: 2 * time.Second, MCP: &MCPUpstream{URL: "http://a/mcp"}}},
 		Server: Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour,
 			ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second,
-			MaxHeaderBytes: 8192, MaxConcurrent: 10, MaxConcurrentPerSubject: 2},
+			MaxHeaderBytes: 8192, MaxConcurrent: 10, MaxConcurrentPerSubject: 2, GCPercent: 300},
 		Log: Log{Level: "debug", Audit: &f},
 		Limits: Limits{Store: "redis://127.0.0.1:6379", OnStoreError: FailOpen, StoreTimeout: time.Second, PerSubject: Rate{Requests: &zero, Window: time.Second, Burst: 1},
 			PerTenant: Rate{Requests: &seven, Window: time.Hour, Burst: 2}, PerIP: Rate{Requests: &seven, Window: time.Second, Burst: 3},
@@ -466,5 +466,27 @@ func eq(t *testing.T, field string, got, want any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %#v, want %#v", field, got, want)
+	}
+}
+
+// server.gc_percent defaults to 400 and is bounded: 0 means the default, a
+// value outside 25..10000 is a problem naming the field.
+func TestGCPercent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		set     int
+		problem bool
+	}{{0, false}, {25, false}, {10000, false}, {24, true}, {-1, true}, {10001, true}} {
+		c := validREST()
+		c.Server.GCPercent = tc.set
+		c.SetDefaults()
+		err := c.Validate()
+		if tc.set == 0 && c.Server.GCPercent != DefaultGCPercent {
+			t.Errorf("gc_percent 0 defaulted to %d, want %d", c.Server.GCPercent, DefaultGCPercent)
+		}
+		got := err != nil && strings.Contains(err.Error(), "server.gc_percent")
+		if got != tc.problem {
+			t.Errorf("gc_percent %d: Validate = %v, want a server.gc_percent problem: %v", tc.set, err, tc.problem)
+		}
 	}
 }

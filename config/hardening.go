@@ -19,6 +19,7 @@ const (
 	DefaultMaxHeaderBytes          = 32 << 10
 	DefaultMaxConcurrent           = 1024
 	DefaultMaxConcurrentPerSubject = 64
+	DefaultGCPercent               = 400
 )
 
 func (c *Config) setHardeningDefaults() {
@@ -47,6 +48,9 @@ func (c *Config) setHardeningDefaults() {
 	}
 	if s.MaxConcurrentPerSubject == 0 {
 		s.MaxConcurrentPerSubject = DefaultMaxConcurrentPerSubject
+	}
+	if s.GCPercent == 0 {
+		s.GCPercent = DefaultGCPercent
 	}
 }
 
@@ -83,6 +87,9 @@ func (c *Config) validateHardening(add func(field, format string, args ...any)) 
 	}
 	if s.MaxConcurrentPerSubject < 1 || s.MaxConcurrentPerSubject > s.MaxConcurrent {
 		add("server.max_concurrent_per_subject", "%d is out of range; use 1 to server.max_concurrent (%d); default 64", s.MaxConcurrentPerSubject, s.MaxConcurrent)
+	}
+	if s.GCPercent < 25 || s.GCPercent > 10000 {
+		add("server.gc_percent", "%d is out of range; use 25 to 10000 (default 400; the GOGC environment variable, when set, wins)", s.GCPercent)
 	}
 	t := c.TLS
 	switch {

@@ -1381,3 +1381,44 @@ func TestUsageErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestServeSetsTheGCTarget checks that serve runs the garbage collector at
+// server.gc_percent (as /metrics reports it), and that the GOGC environment
+// variable, when set, wins over the configuration.
+func TestServeSetsTheGCTarget(t *testing.T) {
+	t.Parallel()
+	notes := httptest.NewServer(demo.NewNotes(demo.NotesOptions{}).Handler())
+	t.Cleanup(notes.Close)
+	for _, tc := range []struct {
+		name string
+		env  string
+		want string
+	}{
+		{"from the configuration", "GOGC=", "250"},
+		{"from the environment", "GOGC=150", "150"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, ports := startServer(t, childEnv(tc.env), 2, func(ports []int) []string {
+				cfg := gatewayConfig(ports[0], ports[1], notes.URL+"/mcp") + "server: { gc_percent: 250 }\n"
+				return []string{"serve", "--config", writeFile(t, "gatewaystack.yaml", cfg)}
+			}, func(ports []int) string { return baseURL(ports[0]) + "/health" })
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(baseURL(ports[0]) + "/metrics")
+			if err != nil {
+				t.Fatalf("GET /metrics: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			var got string
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
+					got = v
+				}
+			}
+			if got != tc.want {
+				t.Errorf("go_gc_gogc_percent = %q, want %q", got, tc.want)
+			}
+			_, _ = p.stop(t, os.Interrupt)
+		})
+	}
+}

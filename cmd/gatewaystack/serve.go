@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -53,6 +54,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("refusing to start: %w", err)
 	}
 	log := newLogger(stderr, cfg.Log.Level)
+	setGCPercent(cfg.Server.GCPercent, log)
 	srv, err := mcp.Build(ctx, cfg, mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout})
 	if err != nil {
 		return err
@@ -73,6 +75,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info().Str("listen", ln.Addr().String()).Str("resource", cfg.Resource()).Strs("upstreams", srv.Router.Names()).Msg("gateway serving")
 	return srv.Serve(ctx, ln)
+}
+
+// setGCPercent sets the garbage collector's target to server.gc_percent,
+// unless the GOGC environment variable sets it: the operator's runtime
+// setting wins.
+func setGCPercent(percent int, log zerolog.Logger) {
+	if env := os.Getenv("GOGC"); env != "" {
+		log.Debug().Str("GOGC", env).Msg("garbage collector target from the environment; server.gc_percent not applied")
+		return
+	}
+	debug.SetGCPercent(percent)
 }
 
 // requireConfig reports a usage error when neither --config nor
