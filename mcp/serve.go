@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -45,7 +44,7 @@ type envelope struct {
 }
 
 // envelopeKeys are the members of a JSON-RPC message envelope reads.
-var envelopeKeys = [...]string{"jsonrpc", "id", "method", "params"}
+var envelopeKeys = []string{"jsonrpc", "id", "method", "params"}
 
 // decodeEnvelope is the fast path of json.Unmarshal(body, env) for the
 // common message: valid JSON, an object whose members are named once each,
@@ -53,26 +52,13 @@ var envelopeKeys = [...]string{"jsonrpc", "id", "method", "params"}
 // params are the body's own bytes. ok false leaves the message to
 // encoding/json, which decides (and reports) the rest.
 func decodeEnvelope(body []byte, env *envelope) bool {
-	if !json.Valid(body) {
-		return false
-	}
 	var buf [8]jsonscan.Member
-	members, ok := jsonscan.Object(body, buf[:0])
+	members, ok := jsonscan.Plain(body, buf[:0], envelopeKeys)
 	if !ok {
 		return false
 	}
 	var e envelope
-	for i, m := range members {
-		for _, k := range envelopeKeys {
-			if m.Key != k && strings.EqualFold(m.Key, k) {
-				return false
-			}
-		}
-		for _, prev := range members[:i] {
-			if prev.Key == m.Key {
-				return false
-			}
-		}
+	for _, m := range members {
 		var str *string
 		switch m.Key {
 		case "id":

@@ -422,7 +422,7 @@ func jsonResponse(b []byte, want []byte) (Response, error) {
 }
 
 // wireKeys are the members of a JSON-RPC message wireMessage reads.
-var wireKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+var wireKeys = []string{"jsonrpc", "id", "method", "params", "result", "error"}
 
 // plainResult is jsonResponse's fast path, for the common answer: a valid
 // JSON object with the result of request want, every member named exactly
@@ -430,26 +430,13 @@ var wireKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "error
 // (no copy, no second decoding). Anything else (ok false) is left to
 // encoding/json.
 func plainResult(b []byte, want []byte) (Response, bool) {
-	if !json.Valid(b) {
-		return Response{}, false
-	}
 	var buf [8]jsonscan.Member
-	members, ok := jsonscan.Object(b, buf[:0])
+	members, ok := jsonscan.Plain(b, buf[:0], wireKeys)
 	if !ok {
 		return Response{}, false
 	}
 	var id, result []byte
-	for i, m := range members {
-		for _, k := range wireKeys {
-			if m.Key != k && strings.EqualFold(m.Key, k) {
-				return Response{}, false
-			}
-		}
-		for _, prev := range members[:i] {
-			if prev.Key == m.Key {
-				return Response{}, false
-			}
-		}
+	for _, m := range members {
 		switch m.Key {
 		case "id":
 			id = m.Value

@@ -67,6 +67,34 @@ func Object(b []byte, dst []Member) ([]Member, bool) {
 	}
 }
 
+// Plain appends to dst the members of b, and reports whether b is a
+// message every JSON decoder reads alike: valid JSON, an object, each member
+// named once, and no name a case variant of one in known (encoding/json
+// matches names case-insensitively, most other decoders exactly). With ok
+// false, the caller leaves b to encoding/json.
+func Plain(b []byte, dst []Member, known []string) ([]Member, bool) {
+	if !json.Valid(b) {
+		return dst, false
+	}
+	members, ok := Object(b, dst)
+	if !ok {
+		return dst, false
+	}
+	for i, m := range members {
+		for _, k := range known {
+			if m.Key != k && strings.EqualFold(m.Key, k) {
+				return dst, false
+			}
+		}
+		for _, prev := range members[:i] {
+			if prev.Key == m.Key {
+				return dst, false
+			}
+		}
+	}
+	return members, true
+}
+
 // Get returns the value of the member named key (nil when absent).
 func Get(members []Member, key string) []byte {
 	for _, m := range members {

@@ -145,3 +145,23 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+// Plain accepts only messages every decoder reads alike, and leaves the
+// rest to encoding/json.
+func TestPlain(t *testing.T) {
+	known := []string{"method", "id"}
+	for in, want := range map[string]bool{
+		`{"method":"a","id":1}`:            true,
+		` {"method":"a","other":{"x":1}} `: true,
+		`{"method":"a","method":"b"}`:      false, // repeated
+		`{"Method":"a"}`:                   false, // case variant of a known name
+		`{"meth\u006fd":"a","method":"b"}`: false, // the same name, escaped
+		`{"other":1,"Other":2}`:            true,  // case variants of unknown names are left to the strict check
+		`{"method":"a",}`:                  false, // not JSON
+		`["method"]`:                       false, // not an object
+	} {
+		if _, ok := Plain([]byte(in), nil, known); ok != want {
+			t.Errorf("Plain(%s) = %v, want %v", in, ok, want)
+		}
+	}
+}
