@@ -104,7 +104,9 @@ FUZZ_TARGETS := \
 	./mcp:FuzzScanAgreesWithTheDecoderWalk \
 	./config:FuzzLoad \
 	./policy:FuzzCompileCondition \
-	./internal/jsonscan:FuzzCanonical
+	./internal/jsonscan:FuzzCanonical \
+	./internal/jsonscan:FuzzCheckNames \
+	./internal/resourceuri:FuzzNormalize
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 1m), one after another; fails if any failed
 fuzz:
