@@ -38,11 +38,17 @@
 //     iat, or exp − now without iat) over MaxLifetime;
 //  8. refuse ID tokens (nonce, at_hash or c_hash present);
 //  9. build the Identity (subject, tenant, scopes, roles, client id, token
-//     id, expiry, raw claims), refusing a sub, tenant or client id with
-//     control characters or over MaxClaimValueBytes, and cache it by the
-//     token's SHA-256 until exp, so repeated calls with one token do not
-//     pay for RSA again. A cached token is refused too once the key set is
-//     older than MaxStale.
+//     id, expiry, raw claims), refusing (claim_invalid) a sub, tenant or
+//     client id that is empty or blank, padded with whitespace, holds a
+//     control, format (bidi, zero-width), line or paragraph separator or
+//     replacement character, or exceeds MaxClaimValueBytes, and a tenant
+//     claim that is not a string (null counts as absent); and cache it by
+//     the token's SHA-256, with the thumbprint of the key that verified
+//     it, until exp, so repeated calls with one token do not pay for RSA
+//     again. A cached token counts only while its key is in the last
+//     fetched key set (a key removed or replaced at the issuer takes its
+//     tokens with it at the next fetch), and is refused too once the key
+//     set is older than MaxStale.
 //
 // The package also renders the OAuth challenges (WWW-Authenticate) and serves
 // the RFC 9728 Protected Resource Metadata that MCP clients follow to log in.

@@ -57,8 +57,10 @@ const (
 	ReasonClaimMissing = "claim_missing"
 	// ReasonClaimInvalid: a claim has the wrong type or an unacceptable
 	// value (time claims that are not numbers in range, exp of 0, a sub,
-	// tenant or client id with control characters or over 256 bytes, a
-	// scope or scp claim of the wrong type).
+	// tenant or client id that is empty or blank, padded with whitespace,
+	// holds control or invisible format characters or is over 256 bytes, a
+	// tenant claim that is not a string, a scope or scp claim of the wrong
+	// type).
 	ReasonClaimInvalid = "claim_invalid"
 	// ReasonClaimDuplicate: a claim name appears twice, two top-level
 	// claim names differ only in letter case, or a registered claim name

@@ -275,6 +275,14 @@ func verifySeeds(now time.Time) []verifySeed {
 		{name: "sub with DEL", token: sign(hd(), cl("sub", "alice\x7f"))},
 		{name: "sub of 257 characters", token: sign(hd(), cl("sub", strings.Repeat("s", 257)))},
 		{name: "tenant with LF", token: sign(hd(), cl("org_id", "acme\nevil"))},
+		{name: "sub padded with spaces", token: sign(hd(), cl("sub", " alice "))},
+		{name: "sub of spaces only", token: sign(hd(), cl("sub", "   "))},
+		{name: "sub with a zero-width space", token: sign(hd(), cl("sub", "al\u200bice"))},
+		{name: "sub with a right-to-left override", token: sign(hd(), cl("sub", "\u202eecila"))},
+		{name: "sub of a lone surrogate escape", token: fuzzSignRaw(key, hdrJSON, strings.Replace(payload(""), `"sub":"alice"`, `"sub":"\udc80"`, 1))},
+		{name: "tenant a number", token: sign(hd(), cl("org_id", 42))},
+		{name: "tenant an object", token: sign(hd(), cl("org_id", map[string]any{"a": 1}))},
+		{name: "tenant empty", token: sign(hd(), cl("org_id", ""))},
 		{name: "duplicate sub, the last one with CR LF", token: fuzzSignRaw(key, hdrJSON, payload(`"sub":"alice\r\nadmin"`))},
 	}
 }
@@ -320,6 +328,9 @@ func FuzzVerify(f *testing.F) {
 				}
 				if strings.ContainsFunc(id.Subject+id.Tenant, unicode.IsControl) {
 					t.Fatalf("Verify(%q): identity carries control characters: %q / %q", raw, id.Subject, id.Tenant)
+				}
+				if checkIdentityValue("subject", id.Subject) != nil || id.Tenant != "" && checkIdentityValue("tenant", id.Tenant) != nil {
+					t.Fatalf("Verify(%q): identity carries a value the checks refuse: %q / %q", raw, id.Subject, id.Tenant)
 				}
 				if !clk.Now().Before(id.ExpiresAt.Add(DefaultSkew)) {
 					t.Fatalf("Verify(%q): accepted a token that expires at %v (now %v)", raw, id.ExpiresAt, clk.Now())

@@ -9,10 +9,15 @@ import (
 // Identity is the canonical, verified caller of a request. It is built once
 // per token by the Verifier and is read-only afterwards.
 type Identity struct {
-	// Subject is the token's "sub" claim.
+	// Subject is the token's "sub" claim, exactly as verified: never
+	// blank, padded or holding control or invisible format characters (see
+	// IdentityFromClaims). Where it is written into a header or query
+	// upstream it is encoded (upstream.EncodeIdentityValue); everywhere
+	// else (audit, limits, sessions, stdio _meta) it is this value.
 	Subject string
 	// Tenant is the organisation of the subject, from the configured tenant
-	// claim ("org_id" by default); empty when the token has none.
+	// claim ("org_id" by default), checked like Subject; empty when the
+	// token has none (or null).
 	Tenant string
 	// Scopes is the union of the "scope" and "scp" claims (each a
 	// space-separated string or an array of strings) and the "permissions"

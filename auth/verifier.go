@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -126,9 +127,19 @@ type Verifier struct {
 	fetchFailed    atomic.Int64
 	lastOK         atomic.Int64 // wall-clock unix nanos of the last good key set
 	lastGood       atomic.Int64 // cfg.Now unix nanos of the last good key set
+	// keys holds the RFC 7638 thumbprints of the keys of the last good key
+	// set; a cached verification counts only while its key is among them.
+	keys atomic.Pointer[map[[32]byte]struct{}]
 
 	mu       sync.Mutex
-	verified map[[32]byte]Identity
+	verified map[[32]byte]verifiedToken
+}
+
+// verifiedToken is an entry of the verified-token cache: the identity and
+// the thumbprint of the key that verified the token.
+type verifiedToken struct {
+	id  Identity
+	key [32]byte
 }
 
 // NewVerifier validates cfg, registers the JWKS with a background-refreshing
@@ -186,7 +197,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &Verifier{cfg: cfg, verified: make(map[[32]byte]Identity), done: make(chan struct{})}
+	v := &Verifier{cfg: cfg, verified: make(map[[32]byte]verifiedToken), done: make(chan struct{})}
 	for _, t := range cfg.TokenTypes {
 		n := typName(t)
 		if n == "" {
@@ -227,7 +238,8 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 // rather than failing the whole set; a body that is not a key set, or
 // whose keys all fail to parse, fails the fetch and the last good set
 // stays in use. Only here is a fetch known to be good, so only here is the
-// staleness clock reset.
+// staleness clock reset, and the thumbprints of the set's keys recorded:
+// cached verifications by a key that is no longer among them stop counting.
 func (v *Verifier) transform(_ context.Context, res *http.Response) (jwk.Set, error) {
 	buf, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
 	if err == nil && len(buf) > maxJWKSBytes {
@@ -250,9 +262,41 @@ func (v *Verifier) transform(_ context.Context, res *http.Response) (jwk.Set, er
 		v.fetchFailed.Add(1)
 		return nil, fmt.Errorf("read jwks: %w", err)
 	}
+	keys := make(map[[32]byte]struct{}, set.Len())
+	for i := range set.Len() {
+		if k, ok := set.Key(i); ok {
+			if tp, ok := thumbprint(k); ok {
+				keys[tp] = struct{}{}
+			}
+		}
+	}
+	v.keys.Store(&keys)
 	v.lastGood.Store(v.cfg.Now().UnixNano())
 	v.lastOK.Store(time.Now().UnixNano())
 	return set, nil
+}
+
+// thumbprint returns the RFC 7638 SHA-256 thumbprint of k, which names the
+// key material whatever its kid.
+func thumbprint(k jwk.Key) ([32]byte, bool) {
+	var tp [32]byte
+	b, err := k.Thumbprint(crypto.SHA256)
+	if err != nil || len(b) != len(tp) {
+		return tp, false
+	}
+	copy(tp[:], b)
+	return tp, true
+}
+
+// keyPresent reports whether the last good key set holds the key of
+// thumbprint tp.
+func (v *Verifier) keyPresent(tp [32]byte) bool {
+	keys := v.keys.Load()
+	if keys == nil {
+		return false
+	}
+	_, ok := (*keys)[tp]
+	return ok
 }
 
 // countingClient counts JWKS fetches and the failed ones (exposed for
@@ -484,35 +528,49 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	key := sha256.Sum256([]byte(raw))
 	now := v.cfg.Now()
 	v.mu.Lock()
-	id, ok := v.verified[key]
+	e, ok := v.verified[key]
 	v.mu.Unlock()
 	if ok {
-		if !now.Before(id.ExpiresAt.Add(v.cfg.Skew)) {
-			v.mu.Lock()
-			delete(v.verified, key)
-			v.mu.Unlock()
+		switch {
+		case !now.Before(e.id.ExpiresAt.Add(v.cfg.Skew)):
+			v.forget(key)
 			return Identity{}, invalidToken(ReasonTokenExpired, "the token has expired", nil)
+		case !v.keyPresent(e.key):
+			// The issuer no longer publishes the key that verified it:
+			// verify it again against the current set, which refuses it.
+			v.forget(key)
+		case !v.stale(now):
+			return e.id, nil
 		}
-		if !v.stale(now) {
-			return id, nil
-		}
-		// The keys that verified it are too old to be trusted any more:
-		// verify it again with a fresh key set, or refuse it.
+		// Otherwise the keys that verified it are too old to be trusted
+		// any more: verify it again with a fresh key set, or refuse it.
 	}
-	id, err := v.verify(ctx, raw, now)
+	id, tp, err := v.verify(ctx, raw, now)
 	if err != nil {
 		return Identity{}, err
 	}
-	v.remember(key, id, now)
+	v.remember(key, verifiedToken{id: id, key: tp}, now)
 	return id, nil
 }
 
-func (v *Verifier) remember(key [32]byte, id Identity, now time.Time) {
+// forget drops a token from the verified-token cache.
+func (v *Verifier) forget(key [32]byte) {
+	v.mu.Lock()
+	delete(v.verified, key)
+	v.mu.Unlock()
+}
+
+// remember caches a verification. A token whose key has no thumbprint is
+// not cached: the cache could not tell when that key leaves the set.
+func (v *Verifier) remember(key [32]byte, e verifiedToken, now time.Time) {
+	if e.key == ([32]byte{}) {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.verified) >= v.cfg.CacheEntries {
 		for k, e := range v.verified {
-			if !now.Before(e.ExpiresAt.Add(v.cfg.Skew)) {
+			if !now.Before(e.id.ExpiresAt.Add(v.cfg.Skew)) {
 				delete(v.verified, k)
 			}
 		}
@@ -520,13 +578,16 @@ func (v *Verifier) remember(key [32]byte, id Identity, now time.Time) {
 			clear(v.verified)
 		}
 	}
-	v.verified[key] = id
+	v.verified[key] = e
 }
 
-// verify runs every check on a token that is not in the cache. Everything
-// that can be decided from the token's text alone is decided before any
-// key is looked up, so malformed tokens never cause a JWKS fetch.
-func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Identity, error) {
+// verify runs every check on a token that is not in the cache and returns
+// the identity and the thumbprint of the key that verified it (zero if it
+// has none). Everything that can be decided from the token's text alone is
+// decided before any key is looked up, so malformed tokens never cause a
+// JWKS fetch.
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Identity, [32]byte, error) {
+	var noKey [32]byte
 	// Compact serialization only: base64url characters and two dots. A
 	// JWS JSON serialization ('{'), padding, '+', '/' and whitespace all
 	// stop here.
@@ -537,56 +598,56 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Ident
 			dots++
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
 		default:
-			return Identity{}, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS of base64url parts", nil)
+			return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS of base64url parts", nil)
 		}
 	}
 	switch dots {
 	case 2:
 	case 4:
-		return Identity{}, invalidToken(ReasonTokenEncrypted, "encrypted tokens (JWE) are not accepted", nil)
+		return Identity{}, noKey, invalidToken(ReasonTokenEncrypted, "encrypted tokens (JWE) are not accepted", nil)
 	default:
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS", nil)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token is not a compact JWS", nil)
 	}
 	h64, rest, _ := strings.Cut(raw, ".")
 	p64, s64, _ := strings.Cut(rest, ".")
 
 	hdrBytes, err := b64url.DecodeString(h64)
 	if err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token header is not base64url", err)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token header is not base64url", err)
 	}
 	hdr, err := decodeObject(hdrBytes)
 	if err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token header is not a JSON object with distinct names", err)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token header is not a JSON object with distinct names", err)
 	}
 	sigAlg, kid, aerr := v.checkHeader(hdr)
 	if aerr != nil {
-		return Identity{}, aerr
+		return Identity{}, noKey, aerr
 	}
 
 	payload, err := b64url.DecodeString(p64)
 	if err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not base64url", err)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token payload is not base64url", err)
 	}
 	claims, err := decodeObject(payload)
 	if errors.Is(err, errDuplicateName) {
-		return Identity{}, invalidToken(ReasonClaimDuplicate, "the token repeats a claim", err)
+		return Identity{}, noKey, invalidToken(ReasonClaimDuplicate, "the token repeats a claim", err)
 	}
 	if err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token payload is not a JSON object", err)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token payload is not a JSON object", err)
 	}
 	if aerr := v.checkClaimShapes(claims); aerr != nil {
-		return Identity{}, aerr
+		return Identity{}, noKey, aerr
 	}
 	if s64 == "" {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token has no signature", nil)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token has no signature", nil)
 	}
 	if _, err := b64url.DecodeString(s64); err != nil {
-		return Identity{}, invalidToken(ReasonTokenMalformed, "the token signature is not base64url", err)
+		return Identity{}, noKey, invalidToken(ReasonTokenMalformed, "the token signature is not base64url", err)
 	}
 
 	set, err := v.keySet(ctx, now)
 	if err != nil {
-		return Identity{}, &Error{Status: http.StatusServiceUnavailable, Reason: ReasonJWKSUnavailable,
+		return Identity{}, noKey, &Error{Status: http.StatusServiceUnavailable, Reason: ReasonJWKSUnavailable,
 			Description: "the issuer's signing keys cannot be loaded; try again shortly", Err: err}
 	}
 	key, match := lookupKey(set, kid, sigAlg)
@@ -597,9 +658,9 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Ident
 	}
 	switch match {
 	case keyAmbiguous:
-		return Identity{}, invalidToken(ReasonKidMissing, "the token names no kid and the issuer has several keys", nil)
+		return Identity{}, noKey, invalidToken(ReasonKidMissing, "the token names no kid and the issuer has several keys", nil)
 	case keyNotFound:
-		return Identity{}, invalidToken(ReasonKeyUnknown, "the token is signed by an unknown key", nil)
+		return Identity{}, noKey, invalidToken(ReasonKeyUnknown, "the token is signed by an unknown key", nil)
 	}
 
 	tok, err := jwt.Parse([]byte(raw),
@@ -613,18 +674,23 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (Ident
 		jwt.WithClock(jwt.ClockFunc(v.cfg.Now)),
 	)
 	if err != nil {
-		return Identity{}, classify(err)
+		return Identity{}, noKey, classify(err)
 	}
 	if aerr := v.checkLifetime(claims, now); aerr != nil {
-		return Identity{}, aerr
+		return Identity{}, noKey, aerr
 	}
 	for _, name := range idTokenClaims {
 		if _, ok := claims[name]; ok {
-			return Identity{}, invalidToken(ReasonIDTokenPresented, "an ID token is not an access token; send the access token", nil)
+			return Identity{}, noKey, invalidToken(ReasonIDTokenPresented, "an ID token is not an access token; send the access token", nil)
 		}
 	}
 	exp, _ := tok.Expiration()
-	return v.identity(claims, exp)
+	id, err := v.identity(claims, exp)
+	if err != nil {
+		return Identity{}, noKey, err
+	}
+	tp, _ := thumbprint(key)
+	return id, tp, nil
 }
 
 // checkHeader checks the decoded JOSE header and returns the algorithm
@@ -786,10 +852,18 @@ func (v *Verifier) identity(claims map[string]any, exp time.Time) (Identity, err
 // is left zero. The error is an *Error (no subject, unacceptable subject,
 // tenant, client id or scope claim).
 //
-// Values that end up in headers sent upstream (sub, the tenant, the client
-// id) must be at most MaxClaimValueBytes of UTF-8 without control
-// characters (C0, DEL, C1, U+2028, U+2029); otherwise the token is refused
-// (claim_invalid), never cleaned up.
+// The values that name the caller (sub, the tenant, the client id) are
+// checked by checkIdentityValue: at most MaxClaimValueBytes of valid UTF-8,
+// not empty or only whitespace, no leading or trailing whitespace, no
+// control (Cc) or format (Cf) character, no U+2028 or U+2029 and no
+// U+FFFD (what a JSON decoder makes of a lone surrogate escape). A value
+// that fails is refused (claim_invalid), never cleaned up: a trimmed or
+// cleaned value would be a second spelling of someone's identity. A sub
+// that is absent is claim_missing. The tenant claim, when present and not
+// null, must be a string; null counts as absent. Values that pass may still
+// hold characters a header cannot carry raw (a comma, non-ASCII letters);
+// upstream.EncodeIdentityValue encodes them where they are written into a
+// header or query.
 //
 // Scopes are normalised by one rule:
 //
@@ -814,17 +888,27 @@ func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (
 	if rolesClaim == "" {
 		rolesClaim = "roles"
 	}
-	sub, _ := claims["sub"].(string)
-	if sub == "" {
+	rawSub, ok := claims["sub"]
+	if !ok || rawSub == nil {
 		return Identity{}, invalidToken(ReasonClaimMissing, "the token has no subject", nil)
 	}
-	if !headerSafe(sub) {
-		return Identity{}, invalidToken(ReasonClaimInvalid, "the token subject is not acceptable", nil)
+	sub, ok := rawSub.(string)
+	if !ok {
+		return Identity{}, invalidToken(ReasonClaimInvalid, "the token claim sub is not a string", nil)
+	}
+	if aerr := checkIdentityValue("subject (sub)", sub); aerr != nil {
+		return Identity{}, aerr
 	}
 	id := Identity{Subject: sub, Claims: claims}
-	id.Tenant, _ = claims[tenantClaim].(string)
-	if !headerSafe(id.Tenant) {
-		return Identity{}, invalidToken(ReasonClaimInvalid, "the token tenant is not acceptable", nil)
+	switch t := claims[tenantClaim].(type) {
+	case nil:
+	case string:
+		if aerr := checkIdentityValue("tenant ("+tenantClaim+")", t); aerr != nil {
+			return Identity{}, aerr
+		}
+		id.Tenant = t
+	default:
+		return Identity{}, invalidToken(ReasonClaimInvalid, "the token tenant ("+tenantClaim+") is not a JSON string; correct the claim at the identity provider", nil)
 	}
 	var scopes []string
 	add := func(s string) {
@@ -869,26 +953,62 @@ func IdentityFromClaims(claims map[string]any, tenantClaim, rolesClaim string) (
 	case string:
 		id.Roles = strings.Fields(r)
 	}
-	if c, ok := claims["client_id"].(string); ok {
-		id.ClientID = c
-	} else if c, ok := claims["azp"].(string); ok {
-		id.ClientID = c
-	}
-	if !headerSafe(id.ClientID) {
-		return Identity{}, invalidToken(ReasonClaimInvalid, "the token client id is not acceptable", nil)
+	for _, name := range []string{"client_id", "azp"} {
+		if c, ok := claims[name].(string); ok {
+			if aerr := checkIdentityValue("client id ("+name+")", c); aerr != nil {
+				return Identity{}, aerr
+			}
+			id.ClientID = c
+			break
+		}
 	}
 	id.TokenID, _ = claims["jti"].(string)
 	return id, nil
 }
 
-// headerSafe reports whether a claim value may be sent upstream in a
-// header: at most MaxClaimValueBytes of valid UTF-8 without control
-// characters or Unicode line and paragraph separators.
-func headerSafe(s string) bool {
-	if len(s) > MaxClaimValueBytes || !utf8.ValidString(s) {
-		return false
+// checkIdentityValue checks a claim value that names the caller (what is
+// named by what, e.g. "subject (sub)"). It refuses, with claim_invalid and
+// a description that says what is wrong without quoting the value:
+//
+//   - more than MaxClaimValueBytes bytes, or bytes that are not UTF-8;
+//   - an empty value, or one of whitespace only;
+//   - leading or trailing whitespace (unicode.IsSpace): HTTP trims header
+//     values, so " alice " would reach upstreams as "alice" while the
+//     audit log, the limits and the sessions keep " alice ";
+//   - a control character (Cc: C0, DEL, C1), a format character (Cf: bidi
+//     controls, zero-width characters, U+FEFF and the like), U+2028,
+//     U+2029, or U+FFFD: characters that are invisible or reorder text make
+//     one name look like another, and U+FFFD is what decoding made of text
+//     that was not valid Unicode.
+func checkIdentityValue(what, s string) *Error {
+	const fix = "; correct the claim at the identity provider"
+	bad := func(problem string) *Error {
+		return invalidToken(ReasonClaimInvalid, "the token "+what+" "+problem+fix, nil)
 	}
-	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' })
+	if len(s) > MaxClaimValueBytes {
+		return bad(fmt.Sprintf("is longer than %d bytes", MaxClaimValueBytes))
+	}
+	if !utf8.ValidString(s) {
+		return bad("is not valid UTF-8")
+	}
+	if strings.TrimFunc(s, unicode.IsSpace) == "" {
+		return bad("is empty or only whitespace")
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return bad("has leading or trailing whitespace")
+	}
+	if strings.ContainsFunc(s, invisibleRune) {
+		return bad("contains a control, invisible formatting or replacement character")
+	}
+	return nil
+}
+
+// invisibleRune reports whether r is a control character, a format
+// character, a line or paragraph separator or the replacement character.
+func invisibleRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError
 }
 
 // isScopeToken reports whether s is an RFC 6749 §3.3 scope-token (printable

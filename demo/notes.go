@@ -12,6 +12,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
 const (
@@ -50,8 +52,10 @@ type NotesOptions struct {
 }
 
 // Notes is a demo upstream MCP server that keeps notes per user in memory.
-// It trusts the identity headers set by the gateway and refuses requests
-// without them, so each user only ever sees their own notes.
+// It trusts the identity headers set by the gateway, decoding each value
+// with upstream.DecodeIdentityValue (the gateway percent-encodes commas,
+// spaces and non-ASCII letters), and refuses requests without them, so
+// each user only ever sees their own notes.
 //
 // A Notes is safe for concurrent use.
 type Notes struct {
@@ -143,30 +147,55 @@ func (n *Notes) missingIdentityMessage() string {
 	return "no verified identity: call this server through the gateway (missing " + n.userHeader + ")"
 }
 
-// requireIdentity refuses requests without a non-blank user header before
-// they reach the MCP transport.
+// requireIdentity refuses requests without a non-blank user header (401),
+// or with identity headers the gateway did not encode (400), before they
+// reach the MCP transport.
 func (n *Notes) requireIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(r.Header.Get(n.userHeader)) == "" {
 			writeError(w, http.StatusUnauthorized, "missing_identity", n.missingIdentityMessage())
 			return
 		}
+		if _, err := n.identityFromHeaders(r.Header); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_identity", err.Error())
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// identityContext copies the identity headers into ctx; it is the MCP
-// transport's HTTPContextFunc.
+// identityFromHeaders reads the identity headers the gateway set. Each
+// value is decoded with upstream.DecodeIdentityValue; the scopes header is
+// split at spaces first, each scope being encoded on its own. The error
+// names the header that is not in the gateway's encoding.
+func (n *Notes) identityFromHeaders(h http.Header) (identity, error) {
+	var id identity
+	var err error
+	if id.User, err = upstream.DecodeIdentityValue(h.Get(n.userHeader)); err != nil {
+		return identity{}, fmt.Errorf("the %s header is not an identity value encoded by the gateway: %w", n.userHeader, err)
+	}
+	if id.Org, err = upstream.DecodeIdentityValue(h.Get(n.tenantHeader)); err != nil {
+		return identity{}, fmt.Errorf("the %s header is not an identity value encoded by the gateway: %w", n.tenantHeader, err)
+	}
+	for _, f := range strings.Fields(h.Get(n.scopesHeader)) {
+		scope, err := upstream.DecodeIdentityValue(f)
+		if err != nil {
+			return identity{}, fmt.Errorf("the %s header is not a list of scopes encoded by the gateway: %w", n.scopesHeader, err)
+		}
+		id.Scopes = append(id.Scopes, scope)
+	}
+	return id, nil
+}
+
+// identityContext copies the decoded identity headers into ctx; it is the
+// MCP transport's HTTPContextFunc. Headers that do not decode give no
+// identity, so the tools refuse to run.
 func (n *Notes) identityContext(ctx context.Context, r *http.Request) context.Context {
-	user := strings.TrimSpace(r.Header.Get(n.userHeader))
-	if user == "" {
+	id, err := n.identityFromHeaders(r.Header)
+	if err != nil || id.User == "" {
 		return ctx
 	}
-	return context.WithValue(ctx, identityKey{}, identity{
-		User:   user,
-		Org:    strings.TrimSpace(r.Header.Get(n.tenantHeader)),
-		Scopes: strings.Fields(r.Header.Get(n.scopesHeader)),
-	})
+	return context.WithValue(ctx, identityKey{}, id)
 }
 
 func identityFrom(ctx context.Context) (identity, bool) {

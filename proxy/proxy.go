@@ -25,9 +25,11 @@
 //     copy of an identity header removed in any letter case and with '_'
 //     for '-', then the static headers and the identity headers of the
 //     verified caller set, and the subject set as a query parameter when
-//     configured (replacing any the caller sent). Hop-by-hop headers, those
-//     the caller names in Connection included, are dropped before this, so
-//     "Connection: X-User-Id" cannot remove the injected header;
+//     configured (replacing any the caller sent); identity values are
+//     encoded by upstream.EncodeIdentityValue, in the headers and in the
+//     query parameter alike. Hop-by-hop headers, those the caller names in
+//     Connection included, are dropped before this, so "Connection:
+//     X-User-Id" cannot remove the injected header;
 //  6. answers a backend that cannot be reached with 502 (504 when it did
 //     not answer in time), as JSON that names the backend but no address;
 //  7. reports one Result per request for the audit line.
@@ -96,7 +98,8 @@ type Options struct {
 	// Mount is the path the proxy is served under (default /proxy).
 	Mount string
 	// InjectQuery, when set, sends the verified subject as this query
-	// parameter.
+	// parameter: its value, once the URL's own escaping is undone, is the
+	// subject encoded by upstream.EncodeIdentityValue.
 	InjectQuery string
 	// Headers are static headers sent to the backend (its credential).
 	Headers map[string]string
@@ -394,7 +397,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	if p.o.InjectQuery != "" {
-		out.URL.RawQuery = setQuery(out.URL.RawQuery, p.o.InjectQuery, id.Subject)
+		out.URL.RawQuery = setQuery(out.URL.RawQuery, p.o.InjectQuery, upstream.EncodeIdentityValue(id.Subject))
 	}
 }
 

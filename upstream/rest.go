@@ -40,7 +40,9 @@ type RESTOptions struct {
 	// credential), already expanded.
 	Headers map[string]string
 	// InjectQuery, when set, sends the verified subject as this query
-	// parameter, replacing any value of that name.
+	// parameter, replacing any value of that name. The parameter's value
+	// (once the URL's own escaping is undone) is the subject encoded by
+	// EncodeIdentityValue, as in the user header.
 	InjectQuery string
 	// Tools are the declared tools.
 	Tools []RESTTool
@@ -496,7 +498,7 @@ func (c *RESTClient) buildRequest(ctx context.Context, t *restTool, args map[str
 		}
 	}
 	if c.injectQuery != "" {
-		q = append(q, url.QueryEscape(c.injectQuery)+"="+url.QueryEscape(subject))
+		q = append(q, url.QueryEscape(c.injectQuery)+"="+url.QueryEscape(EncodeIdentityValue(subject)))
 	}
 	u.RawQuery = strings.Join(q, "&")
 	u.ForceQuery = false
