@@ -60,6 +60,9 @@ type Event struct {
 	Prompt   string
 	Resource string
 	Upstream string
+	// Workflow is the agent task the call belongs to, as the client named
+	// it in _meta["io.gatewaystack/workflow"] (validated and bounded).
+	Workflow string
 	// Decision is allow, deny, limited or error.
 	Decision string
 	// Reason is the reason code, Rule the policy pattern or limit that
@@ -183,6 +186,7 @@ func Fields(ev *zerolog.Event, e Event) {
 	str("prompt", e.Prompt)
 	str("resource", e.Resource)
 	str("upstream", e.Upstream)
+	str("workflow", e.Workflow)
 	str("decision", e.Decision)
 	str("reason", e.Reason)
 	str("rule", e.Rule)
@@ -249,6 +253,7 @@ type wireEvent struct {
 	Prompt            string          `json:"prompt"`
 	Resource          string          `json:"resource"`
 	Upstream          string          `json:"upstream"`
+	Workflow          string          `json:"workflow"`
 	Decision          string          `json:"decision"`
 	Reason            string          `json:"reason"`
 	Rule              string          `json:"rule"`
@@ -288,7 +293,7 @@ func ParseLine(line []byte) (Record, error) {
 	r.Event = Event{
 		Time: t, EventID: w.EventID, RequestID: w.RequestID, SessionID: w.SessionID,
 		Subject: w.Subject, Tenant: w.Tenant, ClientID: w.ClientID, TokenID: w.TokenID,
-		Method: w.Method, Tool: w.Tool, Prompt: w.Prompt, Resource: w.Resource, Upstream: w.Upstream,
+		Method: w.Method, Tool: w.Tool, Prompt: w.Prompt, Resource: w.Resource, Upstream: w.Upstream, Workflow: w.Workflow,
 		Decision: w.Decision, Reason: w.Reason, Rule: w.Rule, PolicyVersion: w.PolicyVersion,
 		Status: w.Status, Latency: fromMillis(w.LatencyMS), UpstreamStatus: w.UpstreamStatus,
 		UpstreamLatency: fromMillis(w.UpstreamLatencyMS), ResultBytes: w.ResultBytes,

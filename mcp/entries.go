@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/internal/resourceuri"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -129,28 +130,29 @@ func (g *Gateway) allUpstreamsFailed(w http.ResponseWriter, st *requestState, ri
 
 // promptsGet decides and forwards prompts/get.
 func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	p, perr := upstream.ParseParams(env.Params, "name")
+	c, perr := parseCanonical(env.Params, "name")
 	if perr != nil {
-		g.badParams(w, st, env, modern, `prompts/get needs params with one "name" string`)
+		g.refuseParams(w, st, env, modern, perr, `prompts/get needs params with one "name" string`)
 		return
 	}
-	st.event.Prompt = p.Name
-	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
+	st.event.Prompt = c.Name
+	st.event.Workflow = c.Workflow
+	rid, ok := g.checkRequest(w, r, st, env, c.Name, modern)
 	if !ok {
 		return
 	}
-	g.auditArguments(st, p.Name, p.Field("arguments"))
+	g.auditArguments(st, c.Name, c.Field("arguments"))
 	unknown := func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
-		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+p.Name, nil)
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded(c.Name), nil)
 	}
-	act := policy.Action{Name: p.Name, Arguments: p.Field("arguments"), ArgsKnown: true}
-	d, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown)
+	act := policy.Action{Name: c.Name, Arguments: c.Field("arguments"), ArgsKnown: true}
+	d, allowed := g.decidePromptFirst(w, st, rid, id, act, unknown)
 	if !allowed {
 		return
 	}
 	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
-	up, original, err := g.o.Router.ResolvePrompt(ctx, p.Name)
+	up, original, err := g.o.Router.ResolvePrompt(ctx, c.Name)
 	if errors.Is(err, upstream.ErrUnknownEntry) {
 		unknown(policy.ReasonToolUnknown)
 		return
@@ -165,24 +167,34 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 			return
 		}
 	}
-	params, err := p.Encode(original)
-	if err != nil {
-		g.badParams(w, st, env, modern, "prompts/get params could not be re-encoded")
-		return
+	g.forward(ctx, w, st, rid, up, env.Method, c, forwarded{original: original}, false)
+}
+
+// decidePromptFirst decides a prompt before its owner is resolved: a
+// condition that reads request.upstream is decided for every upstream that
+// could own the name (from the catalog, without asking any), so a prompt the
+// caller may not use costs no upstream work.
+func (g *Gateway) decidePromptFirst(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, act policy.Action, unknown func(reason string)) (policy.Decision, bool) {
+	d := g.o.Prompts.Decide(id, act)
+	if d.Partial && d.Effect != policy.Hidden {
+		d = g.decideForCandidates(id, act, g.o.Prompts, g.o.Router.PromptCandidates(act.Name))
 	}
-	g.forward(ctx, w, st, rid, up, env.Method, params, false)
+	return g.applyDecision(w, st, rid, id, g.o.Prompts, d, act.Name, unknown)
 }
 
 // resourceCall decides and forwards resources/read, subscribe and
-// unsubscribe. Policy patterns match "<upstream>__<uri>".
+// unsubscribe. Policy patterns match "<upstream>__<uri>", with the URI in
+// RFC 3986 normal form (a URI sent in another form is refused, naming the
+// normal one).
 func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	p, perr := upstream.ParseParams(env.Params, "uri")
+	c, perr := parseCanonical(env.Params, "uri")
 	if perr != nil {
-		g.badParams(w, st, env, modern, env.Method+` needs params with one "uri" string`)
+		g.refuseParams(w, st, env, modern, perr, env.Method+` needs params with one "uri" string`)
 		return
 	}
-	st.event.Resource = p.Name
-	rid, ok := g.checkRequest(w, r, st, env, p.Name, modern)
+	uri := c.Name
+	st.event.Resource = uri
+	rid, ok := g.checkRequest(w, r, st, env, uri, modern)
 	if !ok {
 		return
 	}
@@ -192,124 +204,150 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 			" is not available in protocol version 2026-07-28 through this gateway; use protocol 2025-11-25 for resource subscriptions", nil)
 		return
 	}
-	unknown := func(reason string) {
-		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
-		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+p.Name,
-			map[string]string{"uri": p.Name})
-	}
+	unknown := g.resourceNotFound(w, st, rid, uri, modern)
 	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
-	up, err := g.o.Router.ResolveResource(ctx, p.Name)
-	if errors.Is(err, upstream.ErrUnknownEntry) {
-		unknown(policy.ReasonToolUnknown)
+	up, allowed := g.resolveDecidedResource(ctx, w, st, rid, id, uri, unknown)
+	if !allowed {
 		return
 	}
-	if err != nil {
-		g.upstreamFailed(w, st, rid, callerName(up), err)
-		return
-	}
-	if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, policy.Action{Name: up.Name() + upstream.Separator + p.Name, Upstream: up.Name(), ArgsKnown: true}, unknown); !allowed {
-		return
-	}
-	params, err := p.Encode(p.Name)
-	if err != nil {
-		g.badParams(w, st, env, modern, env.Method+" params could not be re-encoded")
-		return
-	}
-	if !g.forward(ctx, w, st, rid, up, env.Method, params, modern && env.Method == "resources/read") {
+	if !g.forward(ctx, w, st, rid, up, env.Method, c, forwarded{original: uri}, modern && env.Method == "resources/read") {
 		return
 	}
 	switch env.Method {
 	case "resources/subscribe":
-		g.subs.add(p.Name, st.owner)
+		g.subs.add(uri, st.owner)
 	case "resources/unsubscribe":
-		g.subs.remove(p.Name, st.owner)
+		g.subs.remove(uri, st.owner)
 	}
+}
+
+// resourceNotFound returns the one answer for a resource that does not
+// exist and one the caller may not read: same code, message and status.
+func (g *Gateway) resourceNotFound(w http.ResponseWriter, st *requestState, rid json.RawMessage, uri string, modern bool) func(reason string) {
+	return func(reason string) {
+		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
+		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+bounded(uri),
+			map[string]string{"uri": bounded(uri)})
+	}
+}
+
+// resolveDecidedResource decides uri before any upstream is asked about
+// it, then finds its owner: from the catalog when it is there (decided for
+// that owner); otherwise decided for every upstream, and only when one of
+// them may serve it are the upstreams listed to find the owner, which is
+// decided again. Every refusal before a positive decision is unknown(...)
+// — the same answer as for a URI that exists nowhere — and costs no
+// upstream work.
+func (g *Gateway) resolveDecidedResource(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, uri string, unknown func(reason string)) (upstream.Upstream, bool) {
+	decideFor := func(up upstream.Upstream) bool {
+		act := policy.Action{Name: up.Name() + upstream.Separator + uri, Upstream: up.Name(), ArgsKnown: true}
+		_, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, act, unknown)
+		return allowed
+	}
+	if up, ok := g.o.Router.CachedResourceOwner(uri); ok {
+		return up, decideFor(up)
+	}
+	d := policy.Decision{Effect: policy.Hidden, Reason: policy.ReasonToolUnknown}
+	for _, name := range g.o.Router.Names() {
+		d = g.o.Resources.Decide(id, policy.Action{Name: name + upstream.Separator + uri, Upstream: name, ArgsKnown: true})
+		if d.Effect != policy.Hidden {
+			break
+		}
+	}
+	if d.Effect == policy.Hidden {
+		st.event.Rule = d.Rule
+		unknown(d.Reason)
+		return upstream.Upstream{}, false
+	}
+	up, err := g.o.Router.ResolveResource(ctx, uri)
+	if errors.Is(err, upstream.ErrUnknownEntry) {
+		unknown(policy.ReasonToolUnknown)
+		return upstream.Upstream{}, false
+	}
+	if err != nil {
+		g.upstreamFailed(w, st, rid, callerName(up), err)
+		return upstream.Upstream{}, false
+	}
+	return up, decideFor(up)
 }
 
 // completion forwards completion/complete for a prompt or resource the
 // caller may use, rewriting a prompt reference to the upstream's own name.
 func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	var fields map[string]json.RawMessage
+	c, perr := parseCanonical(env.Params, "")
 	var ref struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 		URI  string `json:"uri"`
 	}
-	if json.Unmarshal(env.Params, &fields) != nil || json.Unmarshal(fields["ref"], &ref) != nil {
-		g.badParams(w, st, env, modern, `completion/complete needs params with a "ref" object`)
+	if perr == nil && json.Unmarshal(c.Field("ref"), &ref) != nil {
+		perr = errors.New("ref")
+	}
+	if perr != nil {
+		g.refuseParams(w, st, env, modern, perr, `completion/complete needs params with a "ref" object`)
 		return
 	}
+	st.event.Workflow = c.Workflow
 	rid, ok := g.checkRequest(w, r, st, env, "", modern)
 	if !ok {
 		return
 	}
 	ctx = upstream.WithIdentity(ctx, g.o.IdentityHeaders, id)
 	var up upstream.Upstream
-	var err error
 	switch ref.Type {
 	case "ref/prompt":
 		st.event.Prompt = ref.Name
 		unknown := func(reason string) {
 			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
-			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+ref.Name, nil)
+			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded(ref.Name), nil)
 		}
 		// A completion carries no prompt arguments to decide on: a
 		// condition on request.arguments sees an empty object.
 		act := policy.Action{Name: ref.Name, ArgsKnown: true}
-		d, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown)
+		d, allowed := g.decidePromptFirst(w, st, rid, id, act, unknown)
 		if !allowed {
 			return
 		}
 		var original string
+		var err error
 		up, original, err = g.o.Router.ResolvePrompt(ctx, ref.Name)
 		if errors.Is(err, upstream.ErrUnknownEntry) {
 			unknown(policy.ReasonToolUnknown)
 			return
 		}
-		if err == nil && d.Partial {
+		if err != nil {
+			g.upstreamFailed(w, st, rid, callerName(up), err)
+			return
+		}
+		if d.Partial {
 			act.Upstream = up.Name()
 			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown); !allowed {
 				return
 			}
 		}
-		if err == nil {
-			refFields := map[string]any{"type": ref.Type, "name": original}
-			if fields["ref"], err = json.Marshal(refFields); err != nil {
-				g.badParams(w, st, env, modern, "completion/complete params could not be re-encoded")
-				return
-			}
-		}
-	case "ref/resource":
-		st.event.Resource = ref.URI
-		unknown := func(reason string) {
-			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
-			writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+ref.URI, nil)
-		}
-		up, err = g.o.Router.ResolveResource(ctx, ref.URI)
-		if errors.Is(err, upstream.ErrUnknownEntry) {
-			unknown(policy.ReasonToolUnknown)
+		refBytes, err := json.Marshal(map[string]string{"type": ref.Type, "name": original})
+		if err != nil {
+			g.badParams(w, st, rid, modern, "completion/complete params could not be re-encoded")
 			return
 		}
-		if err == nil {
-			act := policy.Action{Name: up.Name() + upstream.Separator + ref.URI, Upstream: up.Name(), ArgsKnown: true}
-			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, act, unknown); !allowed {
-				return
-			}
+		c.set("ref", refBytes)
+	case "ref/resource":
+		uri, err := resourceuri.Check(ref.URI)
+		if err != nil {
+			g.refuseParams(w, st, env, modern, &paramsError{msg: "params.ref.uri: " + err.Error()}, "")
+			return
+		}
+		st.event.Resource = uri
+		var allowed bool
+		up, allowed = g.resolveDecidedResource(ctx, w, st, rid, id, uri, g.resourceNotFound(w, st, rid, uri, modern))
+		if !allowed {
+			return
 		}
 	default:
-		g.badParams(w, st, env, modern, `completion/complete ref.type must be "ref/prompt" or "ref/resource"`)
+		g.badParams(w, st, rid, modern, `completion/complete ref.type must be "ref/prompt" or "ref/resource"`)
 		return
 	}
-	if err != nil {
-		g.upstreamFailed(w, st, rid, callerName(up), err)
-		return
-	}
-	params, err := json.Marshal(fields)
-	if err != nil {
-		g.badParams(w, st, env, modern, "completion/complete params could not be re-encoded")
-		return
-	}
-	g.forward(ctx, w, st, rid, up, env.Method, params, false)
+	g.forward(ctx, w, st, rid, up, env.Method, c, forwarded{}, false)
 }
 
 // decideOrChallenge applies az to act: Allow reports true; StepUp answers
@@ -318,13 +356,18 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 // upstream unknown and the decision is Partial, the caller decides again
 // once the upstream is resolved.
 func (g *Gateway) decideOrChallenge(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, act policy.Action, unknown func(reason string)) (policy.Decision, bool) {
-	d := az.Decide(id, act)
+	return g.applyDecision(w, st, rid, id, az, az.Decide(id, act), act.Name, unknown)
+}
+
+// applyDecision records d and answers what it does not allow: StepUp with
+// the 403 insufficient_scope challenge, Hidden with unknown.
+func (g *Gateway) applyDecision(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, d policy.Decision, what string, unknown func(reason string)) (policy.Decision, bool) {
 	st.event.Rule = d.Rule
 	switch d.Effect {
 	case policy.Allow:
 		return d, true
 	case policy.StepUp:
-		g.stepUp(w, st, rid, id, az, d, act.Name)
+		g.stepUp(w, st, rid, id, az, d, what)
 	default:
 		unknown(d.Reason)
 	}
@@ -348,11 +391,25 @@ func (g *Gateway) stepUp(w http.ResponseWriter, st *requestState, rid json.RawMe
 // (log messages, …) reach this client too: the response becomes an event
 // stream at the first one and ends with the result. The call can be
 // cancelled by the client's notifications/cancelled.
-func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, params json.RawMessage, hints bool) (ok bool) {
+//
+// The params sent are encoded here from the canonical form c the decision
+// read (see canonicalParams): f adds only what the gateway owns.
+func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, c *canonicalParams, f forwarded, hints bool) (ok bool) {
 	st.event.Upstream = up.Name()
-	params, token, progress := g.progress.rewrite(params)
-	if token != "" {
+	var token string
+	var progress <-chan json.RawMessage
+	if original := c.metaField("progressToken"); len(original) > 0 {
+		token, progress = g.progress.register(original)
+		f.progressToken = token
 		defer g.progress.done(token)
+	}
+	if id, ok := identityFrom(ctx); ok {
+		f.identity = &id
+	}
+	params, err := c.encode(f)
+	if err != nil {
+		g.badParams(w, st, rid, st.modern, method+" params could not be encoded")
+		return false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -368,7 +425,7 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 	sse := &sseWriter{w: w}
 	defer sse.finish()
 	ctx = upstream.WithServerRequests(ctx, g.relayer(st, sse.send))
-	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(up.Name(), token, g.clientLogLevel(st, params), sse.send))
+	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(up.Name(), token, g.clientLogLevel(st, c), sse.send))
 	var progressDone, stopProgress chan struct{}
 	if progress != nil {
 		progressDone, stopProgress = make(chan struct{}), make(chan struct{})
@@ -470,10 +527,24 @@ func withCacheHints(result json.RawMessage) json.RawMessage {
 }
 
 // badParams answers malformed params with -32602.
-func (g *Gateway) badParams(w http.ResponseWriter, st *requestState, env envelope, modern bool, msg string) {
+func (g *Gateway) badParams(w http.ResponseWriter, st *requestState, rid json.RawMessage, modern bool, msg string) {
 	status := statusFor(modern, http.StatusBadRequest)
 	g.audit(st, audit.Deny, "params_invalid", status)
-	writeRPCError(w, status, rawID(env.ID), codeInvalidParams, msg, nil)
+	writeRPCError(w, status, rid, codeInvalidParams, msg, nil)
+}
+
+// refuseParams answers params parseCanonical refused: with HTTP 400 and
+// -32602 in both eras when they are ambiguous or not in normal form (the
+// message says what to change), else as badParams with the method's usage
+// message.
+func (g *Gateway) refuseParams(w http.ResponseWriter, st *requestState, env envelope, modern bool, err error, usage string) {
+	var pe *paramsError
+	if errors.As(err, &pe) {
+		g.audit(st, audit.Deny, "params_invalid", http.StatusBadRequest)
+		writeRPCError(w, http.StatusBadRequest, rawID(env.ID), codeInvalidParams, pe.msg, nil)
+		return
+	}
+	g.badParams(w, st, rawID(env.ID), modern, usage)
 }
 
 // callerName is the name of up, or "" when no upstream is known.
@@ -536,18 +607,13 @@ func (g *Gateway) callNotifications(upstreamName, token string, logLevel mcpgo.L
 // logging/setLevel (defaultLogLevel before it sets one); in the 2026-07-28
 // era the level the request asks for in its _meta, and none ("") when it
 // asks for none.
-func (g *Gateway) clientLogLevel(st *requestState, params json.RawMessage) mcpgo.LoggingLevel {
+func (g *Gateway) clientLogLevel(st *requestState, c *canonicalParams) mcpgo.LoggingLevel {
 	if !st.modern {
 		return g.logLevels.get(st.owner)
 	}
-	if !bytes.Contains(params, []byte(mcpgo.MetaKeyLogLevel)) {
-		return ""
-	}
-	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
 	var level mcpgo.LoggingLevel
-	if json.Unmarshal(params, &p) != nil || json.Unmarshal(p.Meta[mcpgo.MetaKeyLogLevel], &level) != nil {
+	raw := c.metaField(mcpgo.MetaKeyLogLevel)
+	if len(raw) == 0 || json.Unmarshal(raw, &level) != nil {
 		return ""
 	}
 	return level

@@ -1,8 +1,10 @@
 package mcp_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -21,6 +23,10 @@ import (
 type library struct {
 	URL  string
 	hits atomic.Int64
+	// work counts the requests for entries (lists, reads, prompts,
+	// completions): what a caller's request can make the gateway ask for,
+	// unlike the connection's handshake and listening stream.
+	work atomic.Int64
 	// lastUser is the X-User-Id of the last resource read.
 	lastUser atomic.Value
 }
@@ -60,6 +66,12 @@ func newLibrary(t testing.TB) *library {
 	}))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lib.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"method":"resources/`)) || bytes.Contains(body, []byte(`"method":"prompts/`)) ||
+			bytes.Contains(body, []byte(`"method":"completion/`)) {
+			lib.work.Add(1)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)

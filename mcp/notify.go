@@ -39,34 +39,14 @@ type progressWaiter struct {
 	ch       chan json.RawMessage
 }
 
-// rewrite replaces params._meta.progressToken with a fresh gateway token and
-// returns the new params and a channel of notifications (with the client's
-// token restored). Without a token it returns params unchanged and nil.
-func (p *progressRouter) rewrite(params json.RawMessage) (json.RawMessage, string, <-chan json.RawMessage) {
-	if !bytes.Contains(params, []byte(`"progressToken"`)) {
-		return params, "", nil
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(params, &obj) != nil {
-		return params, "", nil
-	}
-	var meta map[string]json.RawMessage
-	if json.Unmarshal(obj["_meta"], &meta) != nil || len(meta["progressToken"]) == 0 {
-		return params, "", nil
-	}
+// register maps a fresh gateway token to the client's progress token
+// original (its raw JSON) and returns the token, to be sent upstream in its
+// place, and a channel of the call's progress notifications (with the
+// client's token restored).
+func (p *progressRouter) register(original json.RawMessage) (string, <-chan json.RawMessage) {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	token := "gs-" + hex.EncodeToString(b[:])
-	original := meta["progressToken"]
-	meta["progressToken"] = json.RawMessage(`"` + token + `"`)
-	var err error
-	if obj["_meta"], err = json.Marshal(meta); err != nil {
-		return params, "", nil
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return params, "", nil
-	}
 	ch := make(chan json.RawMessage, 64)
 	p.mu.Lock()
 	if p.waiting == nil {
@@ -74,7 +54,7 @@ func (p *progressRouter) rewrite(params json.RawMessage) (json.RawMessage, strin
 	}
 	p.waiting[token] = progressWaiter{original: original, ch: ch}
 	p.mu.Unlock()
-	return out, token, ch
+	return token, ch
 }
 
 // done forgets token.

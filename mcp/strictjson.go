@@ -17,8 +17,9 @@ var errAmbiguousMessage = errors.New("ambiguous JSON-RPC message")
 
 // checkUnambiguous refuses a message whose top-level members, or whose
 // params' top-level members, repeat a key — exactly or in another letter
-// case — and whose params.arguments repeat a key exactly. Nested values
-// are skipped without being decoded twice.
+// case. Nested values are skipped without being decoded twice; the params
+// of a request the gateway forwards are checked in full, at every depth,
+// when they are canonicalized (parseCanonical).
 func checkUnambiguous(body []byte) error {
 	if err := scanUnambiguous(body); !errors.Is(err, errScan) {
 		return err
@@ -37,14 +38,7 @@ func checkUnambiguousSlow(body []byte) error {
 			return skipValue(d)
 		}
 		return nested(d, func(pd *json.Decoder) error {
-			return walkObject(pd, "params", paramKeys, func(pkey string) error {
-				if pkey != "arguments" {
-					return skipValue(pd)
-				}
-				return nested(pd, func(ad *json.Decoder) error {
-					return walkObject(ad, "params.arguments", nil, func(string) error { return skipValue(ad) })
-				})
-			})
+			return walkObject(pd, "params", paramKeys, func(string) error { return skipValue(pd) })
 		})
 	})
 }

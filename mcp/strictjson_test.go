@@ -21,7 +21,6 @@ func TestAmbiguousMessagesAreRefused(t *testing.T) {
 		{"name twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec__echo","name":"rec__purge"}}`, `params repeats the key "name"`},
 		{"name in another case", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec__echo","Name":"rec__purge"}}`, `params repeats the key "Name"`},
 		{"arguments twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec__echo","arguments":{},"arguments":{"x":1}}}`, `params repeats the key "arguments"`},
-		{"an argument twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec__echo","arguments":{"account":"a","account":"b"}}}`, `params.arguments repeats the key "account"`},
 		{"id twice", `{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}`, `repeats the key "id"`},
 	}
 	for _, c := range cases {
@@ -42,9 +41,18 @@ func TestAmbiguousMessagesAreRefused(t *testing.T) {
 	if n := g.upstream.toolRunsNamed("echo") + g.upstream.toolRunsNamed("purge"); n != 0 {
 		t.Errorf("the upstream ran %d calls for ambiguous messages", n)
 	}
-	// Arguments that differ only in case are distinct (tools may use both).
-	g.call(t, tok, sid, "rec__echo", map[string]any{"a": 1, "A": 2}).result(t)
-	if n := g.upstream.toolRunsNamed("echo"); n != 1 {
-		t.Errorf("the upstream ran echo %d times, want 1", n)
+	// Inside the params of a forwarded request, names that repeat or differ
+	// only in case are refused at any depth with -32602 (canonical.go).
+	for _, args := range []string{`{"account":"a","account":"b"}`, `{"a":1,"A":2}`, `{"x":{"k":1,"K":2}}`} {
+		r := g.post(t, tok, sid, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec__echo","arguments":`+args+`}}`))
+		if r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: status %d, want 400: %s", args, r.StatusCode, r.body)
+		}
+		if code, msg, _ := r.rpcError(t); code != -32602 || !strings.Contains(msg, "params.arguments.") {
+			t.Errorf("%s: error %d %q, want -32602 naming the key path", args, code, msg)
+		}
+	}
+	if n := g.upstream.toolRunsNamed("echo"); n != 0 {
+		t.Errorf("the upstream ran echo %d times, want 0", n)
 	}
 }

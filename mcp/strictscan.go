@@ -14,7 +14,7 @@ var errScan = errors.New("scan")
 
 // scanUnambiguous is checkUnambiguous's fast path: one pass over the bytes
 // of a body that already parsed as JSON (jsonscan), reading only the member
-// names of the message, of params and of params.arguments, and never
+// names of the message and of params, and never
 // decoding a value. It applies the same rules as the decoder walk.
 func scanUnambiguous(body []byte) error {
 	var buf [8]jsonscan.Member
@@ -33,17 +33,7 @@ func scanUnambiguous(body []byte) error {
 	if members, ok = jsonscan.Object(params, pbuf[:0]); !ok {
 		return errScan
 	}
-	if err := checkMemberNames("params", paramKeys, members); err != nil {
-		return err
-	}
-	args := jsonscan.Get(members, "arguments")
-	if len(args) == 0 || args[0] != '{' {
-		return nil
-	}
-	if members, ok = jsonscan.Object(args, members[:0]); !ok {
-		return errScan
-	}
-	return checkMemberNames("params.arguments", nil, members)
+	return checkMemberNames("params", paramKeys, members)
 }
 
 // checkMemberNames applies walkObject's rules to the names of one object,

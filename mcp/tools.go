@@ -63,25 +63,33 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 }
 
 // toolsCall decides a tools/call and, when allowed, forwards it to the
-// upstream that owns the tool with the verified identity attached.
+// upstream that owns the tool with the verified identity attached. The
+// params are parsed once into their canonical form; the decision reads it
+// and the forwarded params are encoded from it (canonical.go).
 func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	p, perr := upstream.ParseCallParams(env.Params)
+	c, perr := parseCanonical(env.Params, "name")
 	if perr != nil {
-		g.badParams(w, st, env, modern, `tools/call needs params with one "name" string (exactly that key, in lower case)`)
+		g.refuseParams(w, st, env, modern, perr, `tools/call needs params with one "name" string (exactly that key, in lower case)`)
 		return
 	}
-	name := p.Name
+	name := c.Name
 	st.event.Tool = name
+	st.event.Workflow = c.Workflow
 	rid, ok := g.checkRequest(w, r, st, env, name, modern)
 	if !ok {
 		return
 	}
 	// Decided before the upstream is resolved, so a hidden tool costs no
 	// upstream work and cannot surface an upstream error; a condition that
-	// reads request.upstream is decided again once the owner is known.
-	act := policy.Action{Name: name, Arguments: p.Field("arguments"), ArgsKnown: true}
+	// reads request.upstream is decided for every upstream that could own
+	// the name (from the catalog, without asking any), and again once the
+	// owner is known.
+	act := policy.Action{Name: name, Arguments: c.Field("arguments"), ArgsKnown: true}
 	g.auditArguments(st, name, act.Arguments)
 	d := g.o.Authorizer.Decide(id, act)
+	if d.Partial && d.Effect != policy.Hidden {
+		d = g.decideForCandidates(id, act, g.o.Authorizer, g.o.Router.ToolCandidates(name))
+	}
 	if !g.applyToolDecision(w, st, rid, id, d, name, modern) {
 		return
 	}
@@ -119,13 +127,25 @@ func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.
 	if g.budgetSpent(ctx, w, st, rid, id, name) {
 		return
 	}
-	params, err := p.Encode(original)
-	if err != nil {
-		g.audit(st, audit.Deny, "params_invalid", statusFor(modern, http.StatusBadRequest))
-		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "tools/call params could not be re-encoded", nil)
-		return
+	g.forward(ctx, w, st, rid, up, "tools/call", c, forwarded{original: original}, false)
+}
+
+// decideForCandidates decides act, whose condition reads request.upstream,
+// for each upstream that could own it: the first decision that lets the
+// caller go on (Allow, or StepUp) wins, still Partial, so the caller decides
+// again once the owner is resolved; when none does, the last refusal (or
+// tool_unknown without candidates) — a made-up name costs no upstream work.
+func (g *Gateway) decideForCandidates(id auth.Identity, act policy.Action, az *policy.Authorizer, candidates []string) policy.Decision {
+	d := policy.Decision{Effect: policy.Hidden, Reason: policy.ReasonToolUnknown}
+	for _, u := range candidates {
+		act.Upstream = u
+		d = az.Decide(id, act)
+		if d.Effect != policy.Hidden {
+			d.Partial = true
+			return d
+		}
 	}
-	g.forward(ctx, w, st, rid, up, "tools/call", params, false)
+	return d
 }
 
 // applyToolDecision records d and answers a tools/call it does not allow:

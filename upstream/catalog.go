@@ -217,21 +217,7 @@ func (r *Router) ResolvePrompt(ctx context.Context, exposed string) (Upstream, s
 // it, else one whose URI template matches it, else — when only one upstream
 // exists — that one.
 func (r *Router) ResolveResource(ctx context.Context, uri string) (Upstream, error) {
-	find := func() (Upstream, bool) {
-		r.entries.mu.RLock()
-		defer r.entries.mu.RUnlock()
-		if owner, ok := r.entries.owners[Resources.Method][uri]; ok {
-			return r.byName[owner], true
-		}
-		for _, u := range r.ups {
-			for _, t := range r.entries.templates[u.Name()] {
-				if t.re.MatchString(uri) {
-					return u, true
-				}
-			}
-		}
-		return Upstream{}, false
-	}
+	find := func() (Upstream, bool) { return r.findResource(uri) }
 	if u, ok := find(); ok {
 		return u, nil
 	}
@@ -247,6 +233,24 @@ func (r *Router) ResolveResource(ctx context.Context, uri string) (Upstream, err
 		return r.byName[lerrs[0].Upstream], lerrs[0].Err
 	}
 	return Upstream{}, fmt.Errorf("%w: resource %s", ErrUnknownEntry, uri)
+}
+
+// findResource is the catalog's owner of uri: the upstream that listed it,
+// else the first whose URI template matches it.
+func (r *Router) findResource(uri string) (Upstream, bool) {
+	r.entries.mu.RLock()
+	defer r.entries.mu.RUnlock()
+	if owner, ok := r.entries.owners[Resources.Method][uri]; ok {
+		return r.byName[owner], true
+	}
+	for _, u := range r.ups {
+		for _, t := range r.entries.templates[u.Name()] {
+			if t.re.MatchString(uri) {
+				return u, true
+			}
+		}
+	}
+	return Upstream{}, false
 }
 
 // listKindOnce refreshes the catalog of kind k, once for all concurrent
@@ -280,4 +284,29 @@ func (r *Router) listKindOnce(ctx context.Context, k Kind) ([]Entry, []ListError
 		v := res.Val.(result)
 		return v.entries, v.errs
 	}
+}
+
+// PromptCandidates returns the names of the upstreams that may own the
+// exposed prompt name, from the catalog alone (see ToolCandidates).
+func (r *Router) PromptCandidates(exposed string) []string {
+	r.entries.mu.RLock()
+	owner, ok := r.entries.owners[Prompts.Method][exposed]
+	r.entries.mu.RUnlock()
+	if ok {
+		return []string{owner}
+	}
+	return r.candidates(exposed)
+}
+
+// CachedResourceOwner returns the upstream that serves uri according to the
+// catalog alone (a listed resource, else a matching URI template; with one
+// upstream, that one), without asking any upstream.
+func (r *Router) CachedResourceOwner(uri string) (Upstream, bool) {
+	if u, ok := r.findResource(uri); ok {
+		return u, true
+	}
+	if len(r.ups) == 1 {
+		return r.ups[0], true
+	}
+	return Upstream{}, false
 }

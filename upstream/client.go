@@ -399,6 +399,18 @@ var eraMetaKeys = []string{
 	mcpgo.MetaKeyLogLevel,
 }
 
+// EraMetaKey reports whether k is one of the 2026-07-28 per-request _meta
+// keys (protocol version, client info and capabilities, log level), which a
+// session-era upstream gets at initialize instead.
+func EraMetaKey(k string) bool {
+	for _, e := range eraMetaKeys {
+		if k == e {
+			return true
+		}
+	}
+	return false
+}
+
 // legacyParams returns params without the 2026-07-28 per-request _meta keys
 // (and without _meta when nothing else is left in it); everything else is
 // kept as sent. Params without such keys are returned unchanged.

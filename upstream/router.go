@@ -538,3 +538,41 @@ func (p CallParams) Encode(original string) (json.RawMessage, error) {
 	}
 	return append(out, '}'), nil
 }
+
+// Members returns the params' members (the identifying key included), as
+// sent, in order. The slice is shared: callers must not change it.
+func (p CallParams) Members() []jsonscan.Member { return p.members }
+
+// ToolCandidates returns the names of the upstreams that may own the
+// exposed tool name, from the catalog alone (no upstream is asked): the
+// upstream that listed it, when one did; else the prefixed upstream its
+// prefix names and every unprefixed upstream. A decision that depends on
+// the owner can be made for each before any upstream work.
+func (r *Router) ToolCandidates(exposed string) []string {
+	if name, tool, ok := strings.Cut(exposed, Separator); ok {
+		if u, found := r.byName[name]; found && u.Prefixed && tool != "" && r.has(u, tool) {
+			return []string{name}
+		}
+	}
+	if u, ok := r.lookupUnprefixed(exposed); ok {
+		return []string{u.Name()}
+	}
+	return r.candidates(exposed)
+}
+
+// candidates are the upstreams an exposed name not yet in the catalog could
+// belong to: the prefixed one its prefix names, and every unprefixed one.
+func (r *Router) candidates(exposed string) []string {
+	var out []string
+	if name, rest, ok := strings.Cut(exposed, Separator); ok && rest != "" {
+		if u, found := r.byName[name]; found && u.Prefixed {
+			out = append(out, name)
+		}
+	}
+	for _, u := range r.ups {
+		if !u.Prefixed {
+			out = append(out, u.Name())
+		}
+	}
+	return out
+}
