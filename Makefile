@@ -106,7 +106,8 @@ FUZZ_TARGETS := \
 	./policy:FuzzCompileCondition \
 	./internal/jsonscan:FuzzCanonical \
 	./internal/jsonscan:FuzzCheckNames \
-	./internal/resourceuri:FuzzNormalize
+	./internal/resourceuri:FuzzNormalize \
+	./upstream:FuzzIdentityValue
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 1m), one after another; fails if any failed
 fuzz:
