@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/policy"
 )
 
 // Limits configures rate limiting. Each limit allows Burst requests at once
@@ -397,7 +398,7 @@ func eachToolPattern[V any](field string, m map[string]V, add func(field, format
 			add(f, "empty pattern; use a tool name like notes__write_note or a glob like notes__*")
 			continue
 		}
-		if _, err := path.Match(p, ""); err != nil {
+		if err := policy.ValidatePattern(p); err != nil {
 			add(f, "invalid glob: %v", err)
 		}
 		fn(f, m[p])

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -219,7 +218,7 @@ func (c *Config) Validate() error {
 				add(f, "empty pattern; use %s", table.example)
 				continue
 			}
-			if _, err := path.Match(p, ""); err != nil {
+			if err := policy.ValidatePattern(p); err != nil {
 				add(f, "invalid glob: %v", err)
 			}
 			up, _, hasSep := strings.Cut(p, "__")
@@ -238,7 +237,7 @@ func (c *Config) Validate() error {
 			}
 			if r.When != "" {
 				if err := policy.CompileCondition(r.When); err != nil {
-					add(f+".when", "invalid CEL condition at %v; conditions read identity.sub, identity.tenant, identity.roles, identity.scopes, identity.claims[\"...\"], request.tool, request.upstream and request.arguments, and must be true or false", err)
+					add(f+".when", "invalid CEL condition at %v; conditions read identity.sub, identity.tenant, identity.client_id, identity.roles, identity.scopes, identity.claims[\"...\"], request.tool, request.upstream and request.arguments, and must be true or false", err)
 				}
 			}
 			for i, role := range r.Roles {

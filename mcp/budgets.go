@@ -16,6 +16,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 	"github.com/gatewaystack/gatewaystack/limit"
+	"github.com/gatewaystack/gatewaystack/policy"
 )
 
 // Reason codes of budget and loop-guard refusals.
@@ -34,18 +35,13 @@ type Budget struct {
 	Store  limit.BudgetStore
 }
 
-// ToolCost is the cost of the tools Pattern matches.
-type ToolCost struct {
-	Pattern string
-	Units   int64
-}
-
 // Budgets are the budgets tools/call is charged against; a nil budget is
 // off.
 type Budgets struct {
 	PerTenant, PerSubject *Budget
-	// Costs: the most specific matching pattern decides; default 1.
-	Costs []ToolCost
+	// Costs are the units of a call by tool-name pattern: the most
+	// specific matching pattern decides (policy.Table); default 1.
+	Costs *policy.Table[int64]
 }
 
 // LoopGuard refuses a subject's identical tools/call (same tool, same
@@ -53,26 +49,24 @@ type Budgets struct {
 type LoopGuard struct {
 	// Repeat is the rule of tools no per-tool pattern matches (Max 0: off).
 	Repeat limit.Repeat
-	// PerTool: the most specific matching pattern decides.
-	PerTool []ToolRepeat
+	// PerTool are the rules by tool-name pattern: the most specific
+	// matching pattern decides (policy.Table; nil: none).
+	PerTool *policy.Table[ToolRepeat]
 	Store   limit.RepeatStore
 }
 
-// ToolRepeat is the loop-guard rule of the tools Pattern matches; Off
+// ToolRepeat is the loop-guard rule of the tools a pattern matches; Off
 // exempts them.
 type ToolRepeat struct {
-	Pattern string
-	Repeat  limit.Repeat
-	Off     bool
+	Repeat limit.Repeat
+	Off    bool
 }
 
 // rule returns the loop-guard rule for tool and its config path (ok false:
 // the tool is exempt).
 func (lg *LoopGuard) rule(tool string) (r limit.Repeat, name string, ok bool) {
-	i := mostSpecific(len(lg.PerTool), func(i int) string { return lg.PerTool[i].Pattern }, tool)
-	if i >= 0 {
-		t := lg.PerTool[i]
-		return t.Repeat, fmt.Sprintf("limits.loop_guard.per_tool[%q]", t.Pattern), !t.Off
+	if t, p, found := lg.PerTool.Match(tool); found {
+		return t.Repeat, fmt.Sprintf("limits.loop_guard.per_tool[%q]", p), !t.Off
 	}
 	return lg.Repeat, "limits.loop_guard", lg.Repeat.Max > 0
 }
@@ -101,8 +95,10 @@ func buildBudgets(c config.Limits, st stores) (*Budgets, error) {
 	if out.PerSubject, err = mk(ScopeSubject, "limits.budgets.per_subject", cb.PerSubject); err != nil {
 		return nil, err
 	}
-	for p, u := range cb.Costs {
-		out.Costs = append(out.Costs, ToolCost{Pattern: p, Units: u})
+	if len(cb.Costs) > 0 {
+		if out.Costs, err = policy.NewTable(cb.Costs); err != nil {
+			return nil, fmt.Errorf("limits.budgets.costs: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -119,15 +115,22 @@ func buildLoopGuard(c config.Limits, st stores) (*LoopGuard, error) {
 			return nil, fmt.Errorf("limits.loop_guard: %w", err)
 		}
 	}
+	perTool := make(map[string]ToolRepeat, len(c.LoopGuard.PerTool))
 	for p, r := range c.LoopGuard.PerTool {
-		t := ToolRepeat{Pattern: p, Off: r.N() == 0}
+		t := ToolRepeat{Off: r.N() == 0}
 		if !t.Off {
 			t.Repeat = limit.Repeat{Max: r.N(), Window: r.Window}
 			if err := t.Repeat.Validate(); err != nil {
 				return nil, fmt.Errorf("limits.loop_guard.per_tool[%q]: %w", p, err)
 			}
 		}
-		lg.PerTool = append(lg.PerTool, t)
+		perTool[p] = t
+	}
+	if len(perTool) > 0 {
+		var err error
+		if lg.PerTool, err = policy.NewTable(perTool); err != nil {
+			return nil, fmt.Errorf("limits.loop_guard.per_tool: %w", err)
+		}
 	}
 	return lg, nil
 }
@@ -135,11 +138,17 @@ func buildLoopGuard(c config.Limits, st stores) (*LoopGuard, error) {
 // Cost returns what a tools/call of tool costs: the units of the most
 // specific matching pattern, else 1.
 func (b *Budgets) Cost(tool string) int64 {
-	i := mostSpecific(len(b.Costs), func(i int) string { return b.Costs[i].Pattern }, tool)
-	if i < 0 {
-		return 1
+	if units, _, ok := b.Costs.Match(tool); ok {
+		return units
 	}
-	return b.Costs[i].Units
+	return 1
+}
+
+// recordsRawArguments reports whether audit.raw_arguments (patterns) asks
+// for the arguments of name in its audit events: whether any pattern
+// matches it (policy.MatchPattern, the matcher of every pattern table).
+func recordsRawArguments(patterns []string, name string) bool {
+	return policy.MatchAny(patterns, name)
 }
 
 // loopKey identifies a call for the loop guard: subject, tool and the

@@ -434,7 +434,7 @@ func (g *Gateway) auditArguments(st *requestState, name string, args json.RawMes
 	canon := canonicalJSON(args)
 	st.argsDigest = sha256.Sum256(canon)
 	st.event.ArgsSHA256 = hex.EncodeToString(st.argsDigest[:])
-	if len(args) > 0 && mostSpecific(len(g.o.RawArguments), func(i int) string { return g.o.RawArguments[i] }, name) >= 0 {
+	if len(args) > 0 && recordsRawArguments(g.o.RawArguments, name) {
 		st.event.Args = canon
 	}
 }

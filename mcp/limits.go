@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/limit"
+	"github.com/gatewaystack/gatewaystack/policy"
 )
 
 // codeRateLimited is the JSON-RPC error code of a rate-limit refusal, in
@@ -44,18 +44,12 @@ type RateLimit struct {
 	Limiter limit.Limiter
 }
 
-// ToolLimit is a per-tool limit for the tools Pattern matches.
-type ToolLimit struct {
-	Pattern string
-	RateLimit
-}
-
 // Limits are the rate limits of the pipeline; a nil limit is off.
 type Limits struct {
 	PerSubject, PerTenant, PerIP *RateLimit
 	// PerTool is applied to tools/call per subject; the most specific
-	// matching pattern decides.
-	PerTool []ToolLimit
+	// matching pattern decides (policy.Table; nil: none).
+	PerTool *policy.Table[*RateLimit]
 	// TrustedProxies may name the client in X-Forwarded-For / Forwarded.
 	TrustedProxies []netip.Prefix
 	// Budgets are charged by authorized tools/call (nil: none).
@@ -99,13 +93,19 @@ func BuildLimits(c config.Limits, shared *limit.Redis, now func() time.Time) (Li
 	if out.PerIP, err = mk(ScopeIP, "limits.per_ip", c.PerIP); err != nil {
 		return out, err
 	}
+	perTool := map[string]*RateLimit{}
 	for p, r := range c.PerTool {
 		rl, err := mk(ScopeTool, fmt.Sprintf("limits.per_tool[%q]", p), r)
 		if err != nil {
 			return out, err
 		}
 		if rl != nil {
-			out.PerTool = append(out.PerTool, ToolLimit{Pattern: p, RateLimit: *rl})
+			perTool[p] = rl
+		}
+	}
+	if len(perTool) > 0 {
+		if out.PerTool, err = policy.NewTable(perTool); err != nil {
+			return out, fmt.Errorf("limits.per_tool: %w", err)
 		}
 	}
 	if out.Budgets, err = buildBudgets(c, st); err != nil {
@@ -154,41 +154,10 @@ func (s stores) repeat(rule string) limit.RepeatStore {
 }
 
 // toolLimit returns the per-tool limit of the most specific pattern that
-// matches tool (see mostSpecific).
+// matches tool (nil: none).
 func (l *Limits) toolLimit(tool string) *RateLimit {
-	i := mostSpecific(len(l.PerTool), func(i int) string { return l.PerTool[i].Pattern }, tool)
-	if i < 0 {
-		return nil
-	}
-	return &l.PerTool[i].RateLimit
-}
-
-// mostSpecific returns the index of the most specific of n patterns that
-// matches tool (-1 when none does): an exact name over any glob, then the
-// longer literal prefix, then the longer pattern, then the smaller one.
-func mostSpecific(n int, pattern func(i int) string, tool string) int {
-	best, bestPattern := -1, ""
-	bestExact, bestPrefix := false, -1
-	for i := range n {
-		p := pattern(i)
-		exact := p == tool
-		if !exact {
-			if ok, _ := path.Match(p, tool); !ok {
-				continue
-			}
-		}
-		prefix := strings.IndexAny(p, `*?[\`)
-		if prefix < 0 {
-			prefix = len(p)
-		}
-		better := best < 0 || (exact && !bestExact) ||
-			(exact == bestExact && (prefix > bestPrefix || prefix == bestPrefix &&
-				(len(p) > len(bestPattern) || len(p) == len(bestPattern) && p < bestPattern)))
-		if better {
-			best, bestPattern, bestExact, bestPrefix = i, p, exact, prefix
-		}
-	}
-	return best
+	rl, _, _ := l.PerTool.Match(tool)
+	return rl
 }
 
 // clientIP is the address the per-IP limit keys on: the peer, or — when

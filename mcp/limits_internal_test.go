@@ -44,23 +44,3 @@ func TestIPv6ClientsShareTheir64(t *testing.T) {
 		t.Fatal("IPv6 keys must be per /64")
 	}
 }
-
-func TestToolLimitMostSpecificPatternDecides(t *testing.T) {
-	t.Parallel()
-	mk := func(p string) ToolLimit { return ToolLimit{Pattern: p, RateLimit: RateLimit{Rule: p}} }
-	l := Limits{PerTool: []ToolLimit{mk("*"), mk("rec__*"), mk("rec__ad*"), mk("rec__admin_purge"), mk("rec__ad??")}}
-	for tool, want := range map[string]string{
-		"rec__admin_purge": "rec__admin_purge",
-		"rec__admin_other": "rec__ad*",
-		"rec__adxy":        "rec__ad??", // same literal prefix, longer pattern
-		"rec__echo":        "rec__*",
-		"notes__x":         "*",
-	} {
-		if got := l.toolLimit(tool); got == nil || got.Rule != want {
-			t.Errorf("%s: got %v, want %s", tool, got, want)
-		}
-	}
-	if (&Limits{}).toolLimit("x") != nil {
-		t.Error("no per-tool limits must match nothing")
-	}
-}

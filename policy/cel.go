@@ -1,14 +1,14 @@
 package policy
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/gatewaystack/gatewaystack/auth"
 )
@@ -29,15 +29,102 @@ func (e *ConditionError) Error() string {
 	return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Message)
 }
 
+// The CEL types of the two variables a condition reads. They are object
+// types with fixed fields, so that a misspelt field (identity.role for
+// identity.roles) or a wrong type (identity.sub == 1) is a compile error at
+// configuration load rather than a denial of every call at run time.
+// claims and arguments are the only maps: their keys come from tokens and
+// callers.
+const (
+	identityTypeName = "gatewaystack.Identity"
+	requestTypeName  = "gatewaystack.Request"
+)
+
+// celObjects are the fields of the object types.
+var celObjects = map[string]map[string]*types.Type{
+	identityTypeName: {
+		"sub":       types.StringType,
+		"tenant":    types.StringType,
+		"scopes":    types.NewListType(types.StringType),
+		"roles":     types.NewListType(types.StringType),
+		"client_id": types.StringType,
+		"claims":    types.NewMapType(types.StringType, types.DynType),
+	},
+	requestTypeName: {
+		"tool":      types.StringType,
+		"upstream":  types.StringType,
+		"arguments": types.NewMapType(types.StringType, types.DynType),
+	},
+}
+
+// objectTypes declares celObjects to the type checker on top of CEL's own
+// types. At run time the variables are plain maps (identityVars, the
+// request map of eval): the field types carry no accessors, so CEL reads
+// the fields as map keys, and partial evaluation marks them unknown by
+// name (request.arguments, request.upstream).
+type objectTypes struct {
+	types.Provider
+}
+
+// FindStructType implements types.Provider.
+func (p objectTypes) FindStructType(name string) (*types.Type, bool) {
+	if _, ok := celObjects[name]; ok {
+		return types.NewTypeTypeWithParam(types.NewObjectType(name)), true
+	}
+	return p.Provider.FindStructType(name)
+}
+
+// FindStructFieldNames implements types.Provider.
+func (p objectTypes) FindStructFieldNames(name string) ([]string, bool) {
+	fields, ok := celObjects[name]
+	if !ok {
+		return p.Provider.FindStructFieldNames(name)
+	}
+	names := make([]string, 0, len(fields))
+	for f := range fields {
+		names = append(names, f)
+	}
+	slices.Sort(names)
+	return names, true
+}
+
+// FindStructFieldType implements types.Provider.
+func (p objectTypes) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	fields, ok := celObjects[name]
+	if !ok {
+		return p.Provider.FindStructFieldType(name, field)
+	}
+	t, ok := fields[field]
+	if !ok {
+		return nil, false
+	}
+	return &types.FieldType{Type: t}, true
+}
+
+// NewValue implements types.Provider: a condition cannot build an
+// identity or a request of its own.
+func (p objectTypes) NewValue(name string, fields map[string]ref.Val) ref.Val {
+	if _, ok := celObjects[name]; ok {
+		return types.NewErr("%s values cannot be created in a condition", name)
+	}
+	return p.Provider.NewValue(name, fields)
+}
+
 // celEnv declares what a condition can read:
 //
-//	identity: sub, tenant (strings), roles, scopes (lists of strings),
-//	          claims (every claim of the token)
-//	request:  tool, upstream (strings), arguments (the call's arguments)
+//	identity: sub, tenant, client_id (strings), roles, scopes (lists of
+//	          strings), claims (every claim of the token, a map)
+//	request:  tool, upstream (strings), arguments (the call's arguments, a
+//	          map; integers exact as int or uint, other numbers doubles)
 var celEnv = func() *cel.Env {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		panic("policy: CEL types: " + err.Error())
+	}
 	env, err := cel.NewEnv(
-		cel.Variable("identity", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+		cel.CustomTypeProvider(objectTypes{Provider: reg}),
+		cel.Variable("identity", types.NewObjectType(identityTypeName)),
+		cel.Variable("request", types.NewObjectType(requestTypeName)),
 		cel.CrossTypeNumericComparisons(true),
 	)
 	if err != nil {
@@ -176,22 +263,6 @@ func unknownWhat(act Action) string {
 	return "request.upstream"
 }
 
-// decodeArguments reads a call's arguments: absent or null is an empty
-// object; anything but an object is an error.
-func decodeArguments(raw json.RawMessage) (map[string]any, error) {
-	args := map[string]any{}
-	if len(raw) == 0 || string(raw) == "null" {
-		return args, nil
-	}
-	if err := json.Unmarshal(raw, &args); err != nil {
-		return nil, errors.New("arguments are not a JSON object")
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	return args, nil
-}
-
 // identityVars is the identity as conditions see it.
 func identityVars(id auth.Identity) map[string]any {
 	claims := id.Claims
@@ -206,10 +277,11 @@ func identityVars(id auth.Identity) map[string]any {
 		scopes = []string{}
 	}
 	return map[string]any{
-		"sub":    id.Subject,
-		"tenant": id.Tenant,
-		"roles":  roles,
-		"scopes": scopes,
-		"claims": claims,
+		"sub":       id.Subject,
+		"tenant":    id.Tenant,
+		"roles":     roles,
+		"scopes":    scopes,
+		"client_id": id.ClientID,
+		"claims":    claims,
 	}
 }

@@ -3,14 +3,28 @@
 // decision function serves tools/list (what a caller may see) and tools/call
 // (what a caller may run).
 //
-// Precedence: when several patterns match a tool, the most specific one
-// decides. An exact name beats every glob; between globs, the one with the
-// longer literal prefix (the text before its first '*', '?' or '[', an
-// escaped character counting as one) wins, then the one with more literal
-// characters (wildcards and [...] classes count as none), then the lexically
-// smaller pattern, so the outcome never depends on map order. Globs follow
-// path.Match syntax, except that '*' and '?' also match '/', so a resource
-// pattern such as "files__file:///data/*" covers every file below /data.
+// Patterns and precedence. Every table of the gateway that maps names to
+// something uses one matcher, Table: policy tools, prompts and resources,
+// limits.per_tool, limits.budgets.costs, limits.loop_guard.per_tool,
+// audit.raw_arguments and /proxy routes. Patterns follow path.Match
+// syntax:
+//
+//	'*'          any sequence of characters, '/' included
+//	'?'          any single character, '/' included
+//	'[' ['^'] { range } ']'
+//	             a character class (a range is c, \c or lo-hi)
+//	c            the character c (c not '*', '?', '\\' or '[')
+//	'\\' c       the character c
+//
+// Unlike path.Match, '*' and '?' also match '/', so a resource pattern such
+// as "files__file:///data/*" covers every file below /data; a literal '/'
+// still matches only '/'. When several patterns match a name, the most
+// specific one decides: an exact name (no '*', '?', '[' or '\\') beats
+// every glob; between globs, the one with the longer literal prefix (the
+// text before its first '*', '?' or '[', an escaped character counting as
+// one) wins, then the one with more literal characters (wildcards and
+// [...] classes count as none), then the lexically smaller pattern, so the
+// outcome never depends on map order.
 //
 // A rule is checked in this order; the first failure decides:
 //   - roles (when set, one of them): else Hidden, role_missing;
@@ -36,7 +50,6 @@
 package policy
 
 import (
-	"path"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -129,14 +142,10 @@ type Decision struct {
 // Listed reports whether the tool appears in the caller's tools/list.
 func (d Decision) Listed() bool { return d.Effect != Hidden }
 
+// entry is one rule with its compiled condition.
 type entry struct {
-	pattern string
-	matcher string // pattern as matched (see slashless)
-	glob    bool
-	prefix  int
-	literal int
-	rule    Rule
-	cond    *condition
+	rule Rule
+	cond *condition
 }
 
 // Authorizer decides tool access. It is safe for concurrent use; its table
@@ -151,18 +160,17 @@ func (a *Authorizer) Replace(b *Authorizer) { a.cur.Store(b.cur.Load()) }
 
 // table is one immutable policy table.
 type table struct {
-	exact  map[string]entry
-	globs  []entry
+	rules  *Table[entry]
 	stepUp map[string]bool
 	known  map[string]bool
 }
 
 // New builds an Authorizer from pattern rules and the step-up scopes (scopes
-// a user may grant on demand). Patterns must be valid path.Match globs; the
-// config package validates them. The rules are copied: changing them after
-// New does not change the Authorizer.
+// a user may grant on demand). Patterns must be valid (ValidatePattern; the
+// config package validates them): one that is not matches nothing. The
+// rules are copied: changing them after New does not change the Authorizer.
 func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
-	a := &table{exact: map[string]entry{}, stepUp: map[string]bool{}, known: map[string]bool{}}
+	a := &table{stepUp: map[string]bool{}, known: map[string]bool{}}
 	for _, s := range stepUp {
 		a.stepUp[s] = true
 		a.known[s] = true
@@ -170,6 +178,7 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 	for _, s := range baseline {
 		a.known[s] = true
 	}
+	entries := make(map[string]entry, len(rules))
 	for p, r := range rules {
 		r = Rule{Scopes: slices.Clip(slices.Clone(r.Scopes)), AnyScopes: slices.Clone(r.AnyScopes), Roles: slices.Clone(r.Roles), When: r.When}
 		for _, s := range r.Scopes {
@@ -182,114 +191,29 @@ func New(rules map[string]Rule, stepUp, baseline []string) *Authorizer {
 		if r.When != "" {
 			cond = newCondition(r.When)
 		}
-		glob, prefix, literal := specificity(p)
-		if !glob {
-			a.exact[p] = entry{pattern: p, rule: r, cond: cond}
-			continue
-		}
-		a.globs = append(a.globs, entry{pattern: p, matcher: slashless(p), glob: true, prefix: prefix, literal: literal, rule: r, cond: cond})
+		entries[p] = entry{rule: r, cond: cond}
 	}
-	slices.SortFunc(a.globs, func(x, y entry) int {
-		if x.prefix != y.prefix {
-			return y.prefix - x.prefix
-		}
-		if x.literal != y.literal {
-			return y.literal - x.literal
-		}
-		return strings.Compare(x.pattern, y.pattern)
-	})
+	a.rules, _ = compileTable(entries)
 	au := &Authorizer{}
 	au.cur.Store(a)
 	return au
-}
-
-// specificity reads a path.Match pattern: whether it is a glob (has '*', '?',
-// a '[...]' class or a '\' escape), the length of its literal prefix (the
-// characters it matches before its first wildcard or class, an escaped
-// character counting as one) and its number of literal characters (a class
-// and a wildcard count as none).
-func specificity(p string) (glob bool, prefix, literal int) {
-	inPrefix := true
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '*', '?':
-			glob, inPrefix = true, false
-		case '[':
-			glob, inPrefix = true, false
-			// skip the class up to its closing, unescaped ']'
-			j := i + 1
-			for j < len(p) && p[j] != ']' {
-				if p[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			i = j
-		case '\\':
-			glob = true
-			i++
-			literal++
-			if inPrefix {
-				prefix++
-			}
-		default:
-			literal++
-			if inPrefix {
-				prefix++
-			}
-		}
-	}
-	return glob, prefix, literal
-}
-
-// match returns the most specific entry for tool.
-func (a *table) match(tool string) (entry, bool) {
-	if e, ok := a.exact[tool]; ok {
-		return e, true
-	}
-	name := slashless(tool)
-	for _, e := range a.globs {
-		if ok, _ := path.Match(e.matcher, name); ok {
-			return e, true
-		}
-	}
-	return entry{}, false
-}
-
-// slashless maps '/' to NUL in a pattern or a name, so that path.Match's
-// wildcards, which stop at '/', run across it; a literal '/' in a pattern
-// still matches only '/'.
-func slashless(s string) string {
-	if !strings.Contains(s, "/") {
-		return s
-	}
-	return strings.ReplaceAll(s, "/", "\x00")
 }
 
 // Decide returns the decision for id on act: the one decision function of
 // listing (act.ArgsKnown false) and calling (true).
 func (au *Authorizer) Decide(id auth.Identity, act Action) Decision {
 	a := au.cur.Load()
-	e, ok := a.match(act.Name)
+	e, pattern, ok := a.rules.Match(act.Name)
 	if !ok {
 		return Decision{Effect: Hidden, Reason: ReasonToolUnknown, Detail: "no policy pattern matches " + act.Name}
 	}
-	return a.decide(e, id, act)
+	return a.decide(pattern, &e, id, act)
 }
 
 // Patterns returns the table's patterns, most specific first (exact names,
 // then globs in precedence order).
 func (au *Authorizer) Patterns() []string {
-	a := au.cur.Load()
-	out := make([]string, 0, len(a.exact)+len(a.globs))
-	for p := range a.exact {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	for _, e := range a.globs {
-		out = append(out, e.pattern)
-	}
-	return out
+	return au.cur.Load().rules.Patterns()
 }
 
 // DecidePattern decides act under the rule of pattern itself, whether or not
@@ -297,21 +221,16 @@ func (au *Authorizer) Patterns() []string {
 // rule). An unknown pattern is Hidden, tool_unknown.
 func (au *Authorizer) DecidePattern(id auth.Identity, pattern string, act Action) Decision {
 	a := au.cur.Load()
-	if e, ok := a.exact[pattern]; ok {
-		return a.decide(e, id, act)
-	}
-	for _, e := range a.globs {
-		if e.pattern == pattern {
-			return a.decide(e, id, act)
-		}
+	if e, ok := a.rules.Lookup(pattern); ok {
+		return a.decide(pattern, &e, id, act)
 	}
 	return Decision{Effect: Hidden, Reason: ReasonToolUnknown, Detail: "no policy pattern " + pattern}
 }
 
-func (a *table) decide(e entry, id auth.Identity, act Action) Decision {
+func (a *table) decide(pattern string, e *entry, id auth.Identity, act Action) Decision {
 	// Required is clipped, so a caller appending to it cannot write into
 	// the rule; its elements are shared and must be treated as read-only.
-	d := Decision{Rule: e.pattern, Required: e.rule.Scopes}
+	d := Decision{Rule: pattern, Required: e.rule.Scopes}
 	for _, s := range e.rule.Scopes {
 		if !id.HasScope(s) {
 			d.Missing = append(d.Missing, s)

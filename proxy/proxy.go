@@ -139,7 +139,7 @@ type Result struct {
 type Proxy struct {
 	o      Options
 	target *url.URL
-	routes []Route // longest prefix first
+	routes *policy.Table[*Route] // per route prefix P: "P" and "P/*" (routePatterns)
 	az     *policy.Authorizer
 	rp     *httputil.ReverseProxy
 }
@@ -166,6 +166,7 @@ func New(o Options) (*Proxy, error) {
 	}
 	p := &Proxy{o: o, target: target}
 	rules := make(map[string]policy.Rule, len(o.Routes))
+	routes := make(map[string]*Route, 2*len(o.Routes))
 	for _, r := range o.Routes {
 		r.Prefix = NormalizePrefix(r.Prefix)
 		if !strings.HasPrefix(r.Prefix, "/") || strings.ContainsAny(r.Prefix, `*?[\`) || !cleanPath(r.Prefix) {
@@ -180,9 +181,13 @@ func New(o Options) (*Proxy, error) {
 			methods[i] = strings.ToUpper(m)
 		}
 		r.Methods = methods
-		p.routes = append(p.routes, r)
+		for _, pattern := range routePatterns(r.Prefix) {
+			routes[pattern] = &r
+		}
 	}
-	slices.SortFunc(p.routes, func(a, b Route) int { return len(b.Prefix) - len(a.Prefix) })
+	if p.routes, err = policy.NewTable(routes); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	p.az = policy.New(rules, o.StepUpScopes, o.BaselineScopes)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -328,15 +333,29 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, report func(Result
 	}
 }
 
+// routePatterns are the patterns of a route prefix P in the gateway's one
+// pattern table (policy.Table): P itself, exactly, and "P/*" for every path
+// below it ('*' crosses '/'), with P's own '*', '?', '[' and '\' escaped.
+// With the table's precedence (an exact name first, then the longer literal
+// prefix) a path goes to the route with the longest prefix that matches it
+// on a segment boundary: "/accounts" takes /accounts and /accounts/7, not
+// /accountsX.
+func routePatterns(prefix string) []string {
+	base := policy.EscapePattern(strings.TrimSuffix(prefix, "/"))
+	if base == "" {
+		return []string{"/", "/*"}
+	}
+	return []string{base, base + "/*"}
+}
+
 // match returns the route with the longest prefix that matches rel on a
 // segment boundary.
 func (p *Proxy) match(rel string) (Route, bool) {
-	for _, r := range p.routes {
-		if r.Prefix == "/" || rel == r.Prefix || strings.HasPrefix(rel, r.Prefix+"/") {
-			return r, true
-		}
+	r, _, ok := p.routes.Match(rel)
+	if !ok {
+		return Route{}, false
 	}
-	return Route{}, false
+	return *r, true
 }
 
 // cleanPath reports whether a decoded path is one every backend reads the
