@@ -107,7 +107,9 @@ FUZZ_TARGETS := \
 	./internal/jsonscan:FuzzCanonical \
 	./internal/jsonscan:FuzzCheckNames \
 	./internal/resourceuri:FuzzNormalize \
-	./upstream:FuzzIdentityValue
+	./upstream:FuzzIdentityValue \
+	./policy:FuzzMatchPattern \
+	./policy:FuzzDecodeArguments
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 1m), one after another; fails if any failed
 fuzz:

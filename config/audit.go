@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
@@ -124,6 +125,8 @@ func validateAudit(a *Audit, add func(field, format string, args ...any)) {
 	for i, p := range a.RawArguments {
 		if p == "" {
 			add("audit.raw_arguments", "entry %d is empty; use a tool name or glob like notes__*", i)
+		} else if err := policy.ValidatePattern(p); err != nil {
+			add("audit.raw_arguments", "entry %d %q: %v", i, p, err)
 		}
 	}
 }

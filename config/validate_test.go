@@ -59,6 +59,10 @@ func TestValidateReportsEachProblemWithFieldAndFix(t *testing.T) {
 		mutate func(c *Config)
 		want   []problem // exactly these problems, in any order; nil: valid
 	}{
+		// audit
+		{"a malformed raw_arguments glob is reported, not left to match nothing",
+			func(c *Config) { c.Audit.RawArguments = []string{"notes__[", "notes__*"} },
+			[]problem{{"audit.raw_arguments", []string{`"notes__["`}}}},
 		// auth
 		{"an empty audience is required and names the expected URL",
 			func(c *Config) { c.Auth.Audience = "" },
