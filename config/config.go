@@ -233,6 +233,17 @@ type ProxyRoute struct {
 	Scopes []string `yaml:"scopes"`
 	// Roles, when set, require at least one of them.
 	Roles []string `yaml:"roles"`
+	// Cost is what one request charges the budgets (limits.budgets), like
+	// a tool's cost (default 1; 0: free).
+	Cost *int64 `yaml:"cost"`
+}
+
+// Units returns the route's budget cost (default 1).
+func (r ProxyRoute) Units() int64 {
+	if r.Cost == nil {
+		return 1
+	}
+	return *r.Cost
 }
 
 // Prefixed reports whether the upstream's tool names get the <name>__ prefix.

@@ -355,11 +355,14 @@ func validateBudgets(b *Budgets, add func(field, format string, args ...any)) {
 	check("limits.budgets.per_tenant", b.PerTenant)
 	check("limits.budgets.per_subject", b.PerSubject)
 	eachToolPattern("limits.budgets.costs", b.Costs, add, func(f string, c int64) {
-		if c < 0 || c > 1_000_000_000 {
-			add(f, "cost %d is out of range; use 0 (free) to 1000000000 units per call (default 1)", c)
+		if c < 0 || c > maxCost {
+			add(f, "cost %d is out of range; use 0 (free) to %d units per call (default 1)", c, maxCost)
 		}
 	})
 }
+
+// maxCost bounds the budget cost of one call or request.
+const maxCost = 1_000_000_000
 
 func validateLoopGuard(g LoopGuard, add func(field, format string, args ...any)) {
 	check := func(f string, n int, set bool, window time.Duration) {

@@ -271,6 +271,9 @@ func validateProxy(f string, p *Proxy, identity map[string]string, add func(fiel
 				add(fmt.Sprintf("%s.roles[%d]", rf, j), "%q is not a valid role name", role)
 			}
 		}
+		if r.Cost != nil && (*r.Cost < 0 || *r.Cost > maxCost) {
+			add(rf+".cost", "%d is out of range; use 0 (free) to %d budget units per request", *r.Cost, maxCost)
+		}
 	}
 }
 

@@ -205,7 +205,7 @@ func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *re
 	retry := ceilSeconds(res.RetryAfter)
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	g.audit(st, audit.Limited, reasonLoopDetected, http.StatusTooManyRequests)
-	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
 		fmt.Sprintf("loop detected: the same call (%s with the same arguments) was made %d times in %s; change the arguments or wait %d s",
 			tool, res.Count, shortDuration(repeat.Window), retry),
 		map[string]any{
@@ -228,8 +228,15 @@ func (g *Gateway) budgetSpent(ctx context.Context, w http.ResponseWriter, st *re
 	if bs == nil {
 		return false
 	}
-	cost := bs.Cost(tool)
-	if cost <= 0 {
+	return g.charge(ctx, w, st, rid, id, tool, bs.Cost(tool))
+}
+
+// charge charges what (a tool, or a /proxy route) cost units against the
+// tenant's and the subject's budgets and reports whether it refused: all or
+// nothing, as budgetSpent.
+func (g *Gateway) charge(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string, cost int64) bool {
+	bs := g.o.Limits.Budgets
+	if bs == nil || cost <= 0 {
 		return false
 	}
 	var charged *Budget
@@ -277,7 +284,7 @@ func (g *Gateway) budgetRefused(w http.ResponseWriter, st *requestState, rid []b
 	h := w.Header()
 	h.Set("Retry-After", strconv.FormatInt(reset, 10))
 	g.audit(st, audit.Limited, reasonBudgetExhausted, http.StatusTooManyRequests)
-	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
 		fmt.Sprintf("budget exhausted (%s): %s costs %d units and %d of %d remain this period; the budget resets in %d s",
 			b.Scope, tool, cost, res.Remaining, res.Limit, reset),
 		map[string]any{

@@ -96,7 +96,7 @@ func (c *concurrency) leaveSubject(subject string) {
 func (g *Gateway) refuseOverloaded(w http.ResponseWriter, st *requestState) {
 	w.Header().Set("Retry-After", "1")
 	g.audit(st, audit.Limited, reasonOverloaded, http.StatusServiceUnavailable)
-	writeRPCError(w, http.StatusServiceUnavailable, nil, codeRateLimited,
+	g.writeRefusal(w, st, http.StatusServiceUnavailable, nil, codeRateLimited,
 		"the gateway is at its limit of requests in progress (server.max_concurrent); retry shortly",
 		map[string]any{"reason": reasonOverloaded, "retryAfter": 1})
 }
@@ -106,7 +106,7 @@ func (g *Gateway) refuseOverloaded(w http.ResponseWriter, st *requestState) {
 func (g *Gateway) refuseTooManyConcurrent(w http.ResponseWriter, st *requestState, rid []byte) {
 	w.Header().Set("Retry-After", "1")
 	g.audit(st, audit.Limited, reasonTooManyConcurrent, http.StatusTooManyRequests)
-	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
 		"too many requests of yours are in progress (server.max_concurrent_per_subject); wait for some to finish",
 		map[string]any{"reason": reasonTooManyConcurrent, "scope": ScopeSubject, "retryAfter": 1})
 }

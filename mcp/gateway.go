@@ -387,9 +387,32 @@ type requestState struct {
 	caps ClientCaps
 	// modern: the request uses the stateless 2026-07-28 era.
 	modern bool
+	// plain: the request is a /proxy request, whose refusals are plain
+	// JSON ({"error":…,"error_description":…,"reason":…}), not JSON-RPC.
+	plain bool
+	// audited: the request's audit event has been written.
+	audited bool
 	// argsDigest is the SHA-256 of the canonical arguments of a tools/call
 	// or prompts/get (set by auditArguments; the loop guard keys on it).
 	argsDigest [sha256.Size]byte
+}
+
+// writeRefusal renders a refusal of the limit stages (rate limits,
+// budgets, loop guard, concurrency caps, an unavailable store): a JSON-RPC
+// error on /mcp, and on /proxy a plain JSON body with the same message and
+// data, "error" being the data's reason code.
+func (g *Gateway) writeRefusal(w http.ResponseWriter, st *requestState, status int, rid json.RawMessage, code int, msg string, data map[string]any) {
+	if !st.plain {
+		writeRPCError(w, status, rid, code, msg, data)
+		return
+	}
+	body := make(map[string]any, len(data)+2)
+	for k, v := range data {
+		body[k] = v
+	}
+	body["error"], _ = data["reason"].(string)
+	body["error_description"] = msg
+	writeJSON(w, status, body)
 }
 
 func newRequestID() string {
@@ -399,6 +422,7 @@ func newRequestID() string {
 }
 
 func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
+	st.audited = true
 	st.event.Decision = decision
 	st.event.Reason = reason
 	st.event.Status = status

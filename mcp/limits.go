@@ -326,7 +326,7 @@ func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, r
 	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
 	h.Set("RateLimit-Reset", strconv.FormatInt(retry, 10))
 	g.audit(st, audit.Limited, reasonRateLimited, http.StatusTooManyRequests)
-	writeRPCError(w, http.StatusTooManyRequests, rid, codeRateLimited,
+	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
 		fmt.Sprintf("rate limit exceeded (%s); retry after %d s", rl.Scope, retry),
 		map[string]any{
 			"reason":     reasonRateLimited,
@@ -366,7 +366,7 @@ func (g *Gateway) limitUnavailable(w http.ResponseWriter, st *requestState, rid 
 	g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).Msg("limit store failed; refusing")
 	w.Header().Set("Retry-After", "1")
 	g.audit(st, audit.Error, "limit_unavailable", http.StatusServiceUnavailable)
-	writeRPCError(w, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
+	g.writeRefusal(w, st, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,7 +48,7 @@ func newProxy(cfg *config.Config, o BuildOptions) (*proxy.Proxy, error) {
 	t.DisableCompression = true
 	routes := make([]proxy.Route, len(cfg.Proxy.Routes))
 	for i, r := range cfg.Proxy.Routes {
-		routes[i] = proxy.Route{Prefix: r.Prefix, Methods: r.Methods, Scopes: r.Scopes, Roles: r.Roles}
+		routes[i] = proxy.Route{Prefix: r.Prefix, Methods: r.Methods, Scopes: r.Scopes, Roles: r.Roles, Cost: r.Units()}
 	}
 	p, err := proxy.New(proxy.Options{
 		Target:           cfg.Proxy.Target,
@@ -61,6 +62,7 @@ func newProxy(cfg *config.Config, o BuildOptions) (*proxy.Proxy, error) {
 		Transport:        t,
 		MaxBodyBytes:     cfg.Proxy.MaxBodyBytes,
 		Logger:           o.Logger,
+		Admit:            admitProxyRequest,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build proxy: %w", err)
@@ -68,29 +70,60 @@ func newProxy(cfg *config.Config, o BuildOptions) (*proxy.Proxy, error) {
 	return p, nil
 }
 
-// serveProxy runs the pipeline of one /proxy request: identify with the
-// same bearer tokens as /mcp, then hand the request to the pass-through
-// with the verified identity in its context; one audit line per request
-// (tool "proxy:<route prefix>", rule the route prefix, upstream "proxy").
+// serveProxy runs the pipeline of one /proxy request, with the same
+// limits as /mcp in the same order: per-IP flood limit (only failed or
+// missing credentials count) → the replica's concurrency cap → identify →
+// per-subject and per-tenant rate limits → the subject's concurrency cap →
+// route policy → budgets (the route's cost, charged once the route allowed
+// the request) → body cap → reverse proxy → audit. One audit line per
+// request (tool "proxy:<route prefix>", rule the route prefix or the limit
+// that refused, upstream "proxy"); refusals are plain JSON with a reason.
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
-	st := &requestState{start: time.Now()}
+	st := &requestState{start: time.Now(), plain: true}
 	st.event.RequestID = newRequestID()
 	w.Header().Set("X-Request-Id", st.event.RequestID)
 	st.event.Method = r.Method
-	st.event.Tool = "proxy:" + strings.TrimPrefix(r.URL.Path, ProxyMount)
+	st.event.Tool = "proxy:" + bounded(strings.TrimPrefix(r.URL.Path, ProxyMount))
+
+	ip := g.o.Limits.clientIP(r)
+	if g.ipRefused(w, r, st, ip) {
+		return
+	}
+	if !g.caps.enter() {
+		g.refuseOverloaded(w, st)
+		return
+	}
+	defer g.caps.leave()
 
 	id, aerr := g.identifyProxyCaller(r)
 	if aerr != nil {
+		g.chargeIP(r.Context(), ip)
 		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
 		g.writeAuthError(w, aerr)
 		return
 	}
 	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
+	if g.requestLimited(r.Context(), w, st, nil, id) {
+		return
+	}
+	if !g.caps.enterSubject(id.Subject) {
+		g.refuseTooManyConcurrent(w, st, nil)
+		return
+	}
+	defer g.caps.leaveSubject(id.Subject)
+
 	ctx := upstream.WithIdentity(r.Context(), g.o.IdentityHeaders, id)
-	g.o.Proxy.Serve(w, r.WithContext(ctx), func(res proxy.Result) {
+	admit := func(w http.ResponseWriter, r *http.Request, route proxy.Route) bool {
+		st.event.Tool = "proxy:" + route.Prefix
+		return g.charge(r.Context(), w, st, nil, id, st.event.Tool, route.Cost)
+	}
+	g.o.Proxy.Serve(w, r.WithContext(withProxyAdmit(ctx, admit)), func(res proxy.Result) {
+		if st.audited {
+			return // a limit refused the request, and audited it
+		}
 		st.event.Tool = "proxy:" + res.Route
 		if res.Route == "" {
-			st.event.Tool = "proxy:" + res.Path
+			st.event.Tool = "proxy:" + bounded(res.Path)
 		}
 		st.event.Rule = res.Route
 		if res.Decision != audit.Deny {
@@ -98,6 +131,28 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		}
 		g.audit(st, res.Decision, res.Reason, res.Status)
 	})
+}
+
+// proxyAdmitFunc is the limit stage of one /proxy request (serveProxy).
+type proxyAdmitFunc func(w http.ResponseWriter, r *http.Request, route proxy.Route) bool
+
+type proxyAdmitKey struct{}
+
+// withProxyAdmit carries a request's limit stage to admitProxyRequest.
+func withProxyAdmit(ctx context.Context, f proxyAdmitFunc) context.Context {
+	return context.WithValue(ctx, proxyAdmitKey{}, f)
+}
+
+// admitProxyRequest is the proxy's Admit hook: it runs the limit stage
+// serveProxy put in the request's context. A request without one was not
+// served by serveProxy: refused (fail closed).
+func admitProxyRequest(w http.ResponseWriter, r *http.Request, route proxy.Route) bool {
+	f, ok := r.Context().Value(proxyAdmitKey{}).(proxyAdmitFunc)
+	if !ok {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error", "error_description": "the request has no limit stage"})
+		return true
+	}
+	return f(w, r, route)
 }
 
 // identifyProxyCaller is the identify stage: the bearer token of the

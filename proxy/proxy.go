@@ -76,6 +76,9 @@ const (
 	ReasonClientClosed     = "client_closed"
 	ReasonStreamAborted    = "stream_aborted"
 	ReasonNoIdentity       = auth.ReasonCredentialsMissing
+	// ReasonRefusedByLimits: Options.Admit refused the request (its own
+	// reason is in the audit line it wrote).
+	ReasonRefusedByLimits = "refused_by_limits"
 )
 
 // Route authorizes the requests under a path prefix.
@@ -88,6 +91,9 @@ type Route struct {
 	Scopes []string
 	// Roles, when set, require one of them.
 	Roles []string
+	// Cost is what one request charges the caller's budgets (see
+	// Options.Admit).
+	Cost int64
 }
 
 // Options configures a Proxy.
@@ -118,6 +124,12 @@ type Options struct {
 	// Logger receives backend errors (with addresses, which responses
 	// never show).
 	Logger zerolog.Logger
+	// Admit, when set, is the limit stage of an authorized request: it is
+	// called once the route has allowed the request and before anything is
+	// sent to the backend, and reports whether it refused the request (it
+	// has then written the answer, with its reason in the audit line it
+	// wrote itself).
+	Admit func(w http.ResponseWriter, r *http.Request, route Route) (refused bool)
 }
 
 // Result is the outcome of one request, for its audit line.
@@ -308,6 +320,10 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, report func(Result
 		return
 	}
 
+	if p.o.Admit != nil && p.o.Admit(w, r, route) {
+		res.Decision, res.Reason, res.Status = "", ReasonRefusedByLimits, 0
+		return
+	}
 	if r.ContentLength > p.o.MaxBodyBytes {
 		res.Reason, res.Status = ReasonBodyTooLarge, http.StatusRequestEntityTooLarge
 		writeError(w, res.Status, "request_too_large", fmt.Sprintf("the request body exceeds %d bytes", p.o.MaxBodyBytes), res.Reason)
