@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -371,6 +373,143 @@ func TestUpstreamConditionsAreDecidedBeforeResolving(t *testing.T) {
 	for _, req := range g.upstream.httpRequests()[before:] {
 		if bytes.Contains(req.Body, []byte(`"tools/`)) {
 			t.Errorf("a made-up name under a rule false for every owner made an upstream request: %s", req.Body)
+		}
+	}
+}
+
+// randomArguments is a random JSON object text with random insignificant
+// space, escapes, non-ASCII and HTML-special text, and integers beyond
+// float64's exact range.
+func randomArguments(r *rand.Rand, marker string) string {
+	var b strings.Builder
+	var value func(depth int)
+	sp := func() { b.WriteString([]string{"", " ", "\n\t", ""}[r.IntN(4)]) }
+	value = func(depth int) {
+		sp()
+		switch k := r.IntN(7); {
+		case k == 0:
+			b.WriteString([]string{"true", "false", "null"}[r.IntN(3)])
+		case k == 1:
+			b.WriteString([]string{"9007199254740993", "-0", "1e300", "0.10", "18446744073709551616", "42"}[r.IntN(6)])
+		case k == 2 && depth < 3:
+			b.WriteString("[")
+			for i := range r.IntN(3) {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				value(depth + 1)
+			}
+			b.WriteString("]")
+		case k == 3 && depth < 3:
+			b.WriteString("{")
+			for i := range r.IntN(3) {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, `"n%d%s":`, i, []string{"", "é", `\u00e9`, "<x>"}[r.IntN(4)])
+				value(depth + 1)
+			}
+			b.WriteString("}")
+		default:
+			b.WriteString(`"`)
+			for range r.IntN(4) {
+				b.WriteString([]string{"plain", "<b>&amp;</b>", `\u003c`, `\n`, `\"`, "é", `\ud83d\ude00`, `\/`}[r.IntN(8)])
+			}
+			b.WriteString(`"`)
+		}
+		sp()
+	}
+	b.WriteString(`{ "marker" : "` + marker + `"`)
+	for i := range r.IntN(4) {
+		fmt.Fprintf(&b, `, "a%d":`, i)
+		value(0)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Property, end to end (no transform configured): for random tool calls
+// and resource reads, the arguments and URI the decision read — recorded
+// in the audit event (audit.raw_arguments; the resource) — are exactly what
+// the upstream received.
+func TestWhatTheUpstreamReceivesIsWhatWasDecided(t *testing.T) {
+	t.Parallel()
+	files := newFileServer(t, map[string]string{})
+	rec := newRecorder(t)
+	g := newGateway(t, gatewayOptions{
+		upstreams: []config.Upstream{{Name: upstreamRec, MCP: &config.MCPUpstream{URL: rec.URL}}, {Name: "cap", MCP: &config.MCPUpstream{URL: files.URL}}},
+		policy:    map[string]config.ToolRule{"rec__echo": {Scopes: []string{baselineScope}}},
+		configure: func(c *config.Config) {
+			c.Audit.RawArguments = []string{"*"}
+			c.Policy.Resources = map[string]config.ToolRule{"cap__file:///srv/*": {Scopes: []string{baselineScope}}}
+		},
+	})
+	alice := g.minter.token("alice", baselineScope)
+	sid := g.initialize(t, alice)
+	r := rand.New(rand.NewPCG(7, 11))
+	compared := 0
+	for i := range 60 {
+		marker := fmt.Sprintf("prop-%d", i)
+		args := randomArguments(r, marker)
+		body := []byte(`{"jsonrpc":"2.0","id":` + fmt.Sprint(i+1) + `,"method":"tools/call","params":{"name":"rec__echo","arguments":` + args + `}}`)
+		resp := g.post(t, alice, sid, body)
+		if resp.StatusCode != http.StatusOK {
+			continue // refused (e.g. a number the upstream's decoder rejects): nothing to compare
+		}
+		var decided struct {
+			Args json.RawMessage `json:"args"`
+		}
+		lines := g.audit.forRequest(t, resp.Header.Get("X-Request-Id"))
+		if len(lines) != 1 {
+			t.Fatalf("audit lines %v", lines)
+		}
+		// The decoded line has args as a map: read the raw bytes instead.
+		for _, line := range strings.Split(g.audit.String(), "\n") {
+			if strings.Contains(line, resp.Header.Get("X-Request-Id")) {
+				if err := json.Unmarshal([]byte(line), &decided); err != nil {
+					t.Fatalf("audit line: %v", err)
+				}
+			}
+		}
+		var received []byte
+		for _, req := range rec.httpRequests() {
+			if !bytes.Contains(req.Body, []byte(marker+`"`)) {
+				continue
+			}
+			var msg struct {
+				Params struct {
+					Arguments json.RawMessage `json:"arguments"`
+				} `json:"params"`
+			}
+			if err := json.Unmarshal(req.Body, &msg); err != nil {
+				t.Fatalf("upstream body: %v", err)
+			}
+			received = msg.Params.Arguments
+		}
+		if !bytes.Equal(decided.Args, received) {
+			t.Fatalf("call %d: decided on %s, the upstream received %s (sent %s)", i, decided.Args, received, args)
+		}
+		compared++
+	}
+	if compared < 50 {
+		t.Fatalf("only %d of 60 random calls were forwarded", compared)
+	}
+	for i := range 30 {
+		uri := fmt.Sprintf("file:///srv/d%d/%s", i, []string{"a.txt", "b%20c.txt", "%C3%A9.txt", "x~y", "q?v=%2A"}[r.IntN(5)])
+		resp := g.post(t, alice, sid, rpcBody(t, "resources/read", map[string]any{"uri": uri}))
+		lines := g.audit.forRequest(t, resp.Header.Get("X-Request-Id"))
+		if len(lines) != 1 || lines[0]["resource"] != uri {
+			t.Fatalf("audit of %s: %v", uri, lines)
+		}
+	}
+	files.mu.Lock()
+	defer files.mu.Unlock()
+	if len(files.read) != 30 {
+		t.Fatalf("the upstream read %d URIs, want 30", len(files.read))
+	}
+	for i, u := range files.read {
+		if !strings.HasPrefix(u, fmt.Sprintf("file:///srv/d%d/", i)) {
+			t.Fatalf("read %d: the upstream received %q", i, u)
 		}
 	}
 }

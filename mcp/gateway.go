@@ -452,14 +452,17 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 	}
 }
 
-// auditArguments records the digest of a call's arguments — and the
-// arguments themselves when name matches audit.raw_arguments.
+// auditArguments records the digest of a call's arguments (over their
+// canonical JSON, so the same arguments in another key order or spacing
+// have the same digest) — and, when name matches audit.raw_arguments, the
+// arguments themselves exactly as the decision read them and as they are
+// forwarded (canonical.go).
 func (g *Gateway) auditArguments(st *requestState, name string, args json.RawMessage) {
 	canon := canonicalJSON(args)
 	st.argsDigest = sha256.Sum256(canon)
 	st.event.ArgsSHA256 = hex.EncodeToString(st.argsDigest[:])
 	if len(args) > 0 && recordsRawArguments(g.o.RawArguments, name) {
-		st.event.Args = canon
+		st.event.Args = args
 	}
 }
 
