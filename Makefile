@@ -28,10 +28,10 @@ REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/red
 # installed from Debian's packages when missing.
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: test fmt-check vet unit fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke bench-steady soak
+.PHONY: test fmt-check vet unit unit-norace fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke bench-steady soak
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit bench-smoke fuzz-ci
+test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit unit-norace bench-smoke fuzz-ci
 
 ## redis-tools: install redis-server (apt-get) when it is missing; the tests start and stop their own
 redis-tools:
@@ -86,6 +86,10 @@ unit: interop-tools conformance-tools redis-tools chromium-tools
 	GATEWAYSTACK_INTEROP_EVERYTHING_SERVER=$(CURDIR)/$(EVERYTHING_SERVER) \
 	GATEWAYSTACK_CONFORMANCE_NODE_MODULES=$(CURDIR)/$(CONFORMANCE_NODE_MODULES) \
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## unit-norace: the tests that measure memory with 4 MB inputs, which the race detector would slow twentyfold (their files are built with !race)
+unit-norace:
+	$(GO) test -count=1 -timeout 5m -run '^TestHugeIdentifiers' ./mcp
 
 # The native Go fuzz targets, as package:name. Each runs on its own for
 # FUZZTIME; -fuzz needs no -race. An input that fails is written to

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/internal/bounded"
 	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
 	"github.com/gatewaystack/gatewaystack/internal/resourceuri"
 	"github.com/gatewaystack/gatewaystack/upstream"
@@ -122,7 +123,7 @@ func parseCanonical(raw json.RawMessage, key string) (*canonicalParams, error) {
 		}
 		v, err := compact(m.Value)
 		if err != nil {
-			return nil, &paramsError{msg: fmt.Sprintf("params.%s is not valid JSON", bounded(m.Key))}
+			return nil, &paramsError{msg: fmt.Sprintf("params.%s is not valid JSON", bounded.String(m.Key))}
 		}
 		if m.Key == "_meta" {
 			if err := c.setMeta(v); err != nil {
@@ -343,20 +344,4 @@ func hasSpace(v []byte) bool {
 		}
 	}
 	return false
-}
-
-// maxQuoted bounds a caller-supplied string quoted in an error message.
-const maxQuoted = 256
-
-// bounded quotes at most maxQuoted bytes of s (cut on a rune boundary),
-// marking a cut with its full length.
-func bounded(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	cut := maxQuoted
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
 }

@@ -15,13 +15,23 @@ const (
 )
 
 // concurrency bounds the requests in progress: on the whole replica (a
-// semaphore) and per subject (counters in sharded maps; a subject's entry
-// exists only while it has requests in progress).
+// semaphore) and per subject; and, separately, the requests still being
+// authenticated (token verification, before any body is read): in total
+// and per client IP.
 type concurrency struct {
 	global     chan struct{} // nil: no global cap
-	perSubject int           // 0: no per-subject cap
-	seed       maphash.Seed
-	shards     [16]subjectShard
+	perSubject keyedCaps
+	preauth    chan struct{} // nil: no cap
+	preauthIP  keyedCaps
+}
+
+// keyedCaps counts what is in progress per key (in sharded maps; a key's
+// entry exists only while its count is positive) and caps it at max (0:
+// no cap).
+type keyedCaps struct {
+	max    int
+	seed   maphash.Seed
+	shards [16]subjectShard
 }
 
 type subjectShard struct {
@@ -29,66 +39,106 @@ type subjectShard struct {
 	n  map[string]int
 }
 
+// init sets the cap and makes the maps.
+func (k *keyedCaps) init(max int) {
+	k.max, k.seed = max, maphash.MakeSeed()
+	for i := range k.shards {
+		k.shards[i].n = make(map[string]int)
+	}
+}
+
+// enter takes one of key's slots; false when it has max in progress.
+func (k *keyedCaps) enter(key string) bool {
+	if k.max <= 0 {
+		return true
+	}
+	s := &k.shards[maphash.String(k.seed, key)%uint64(len(k.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] >= k.max {
+		return false
+	}
+	s.n[key]++
+	return true
+}
+
+// leave returns a slot taken by enter.
+func (k *keyedCaps) leave(key string) {
+	if k.max <= 0 {
+		return
+	}
+	s := &k.shards[maphash.String(k.seed, key)%uint64(len(k.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] <= 1 {
+		delete(s.n, key)
+		return
+	}
+	s.n[key]--
+}
+
+// newConcurrency caps requests in progress at global on the replica and
+// perSubject per subject; requests being authenticated at global in total
+// and perSubject per client IP (0: no cap).
 func newConcurrency(global, perSubject int) *concurrency {
-	c := &concurrency{perSubject: perSubject, seed: maphash.MakeSeed()}
+	c := &concurrency{}
+	c.perSubject.init(perSubject)
+	c.preauthIP.init(perSubject)
 	if global > 0 {
 		c.global = make(chan struct{}, global)
-	}
-	for i := range c.shards {
-		c.shards[i].n = make(map[string]int)
+		c.preauth = make(chan struct{}, global)
 	}
 	return c
 }
 
 // enter takes a global slot; false when the replica is full.
-func (c *concurrency) enter() bool {
-	if c.global == nil {
+func (c *concurrency) enter() bool { return tryTake(c.global) }
+
+// leave returns a global slot taken by enter.
+func (c *concurrency) leave() { give(c.global) }
+
+// enterSubject takes one of subject's slots; false when it has perSubject
+// requests in progress already.
+func (c *concurrency) enterSubject(subject string) bool { return c.perSubject.enter(subject) }
+
+// leaveSubject returns a slot taken by enterSubject.
+func (c *concurrency) leaveSubject(subject string) { c.perSubject.leave(subject) }
+
+// enterPreauth takes an authentication slot, in total and for ip; false
+// when either is full. A refused request has taken nothing.
+func (c *concurrency) enterPreauth(ip string) bool {
+	if !tryTake(c.preauth) {
+		return false
+	}
+	if !c.preauthIP.enter(ip) {
+		give(c.preauth)
+		return false
+	}
+	return true
+}
+
+// leavePreauth returns the slots taken by enterPreauth.
+func (c *concurrency) leavePreauth(ip string) {
+	c.preauthIP.leave(ip)
+	give(c.preauth)
+}
+
+func tryTake(sem chan struct{}) bool {
+	if sem == nil {
 		return true
 	}
 	select {
-	case c.global <- struct{}{}:
+	case sem <- struct{}{}:
 		return true
 	default:
 		return false
 	}
 }
 
-// leave returns a global slot taken by enter.
-func (c *concurrency) leave() {
-	if c.global != nil {
-		<-c.global
+func give(sem chan struct{}) {
+	if sem != nil {
+		<-sem
 	}
-}
-
-// enterSubject takes one of subject's slots; false when it has perSubject
-// requests in progress already.
-func (c *concurrency) enterSubject(subject string) bool {
-	if c.perSubject <= 0 {
-		return true
-	}
-	s := &c.shards[maphash.String(c.seed, subject)%uint64(len(c.shards))]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.n[subject] >= c.perSubject {
-		return false
-	}
-	s.n[subject]++
-	return true
-}
-
-// leaveSubject returns a slot taken by enterSubject.
-func (c *concurrency) leaveSubject(subject string) {
-	if c.perSubject <= 0 {
-		return
-	}
-	s := &c.shards[maphash.String(c.seed, subject)%uint64(len(c.shards))]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.n[subject] <= 1 {
-		delete(s.n, subject)
-		return
-	}
-	s.n[subject]--
 }
 
 // refuseOverloaded answers a request the global cap refused: 503 with

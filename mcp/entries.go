@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/internal/bounded"
 	"github.com/gatewaystack/gatewaystack/internal/resourceuri"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
@@ -144,7 +145,7 @@ func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http
 	g.auditArguments(st, c.Name, c.Field("arguments"))
 	unknown := func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
-		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded(c.Name), nil)
+		writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded.String(c.Name), nil)
 	}
 	act := policy.Action{Name: c.Name, Arguments: c.Field("arguments"), ArgsKnown: true}
 	d, allowed := g.decidePromptFirst(w, st, rid, id, act, unknown)
@@ -179,7 +180,7 @@ func (g *Gateway) decidePromptFirst(w http.ResponseWriter, st *requestState, rid
 	if d.Partial && d.Effect != policy.Hidden {
 		d = g.decideForCandidates(id, act, g.o.Prompts, g.o.Router.PromptCandidates(act.Name))
 	}
-	return g.applyDecision(w, st, rid, id, g.o.Prompts, d, act.Name, unknown)
+	return g.applyDecision(w, st, rid, id, g.o.Prompts, d, bounded.String(act.Name), unknown)
 }
 
 // resourceCall decides and forwards resources/read, subscribe and
@@ -226,8 +227,8 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 func (g *Gateway) resourceNotFound(w http.ResponseWriter, st *requestState, rid json.RawMessage, uri string, modern bool) func(reason string) {
 	return func(reason string) {
 		g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusNotFound))
-		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+bounded(uri),
-			map[string]string{"uri": bounded(uri)})
+		writeRPCError(w, statusFor(modern, http.StatusNotFound), rid, codeResourceNotFound, "Resource not found: "+bounded.String(uri),
+			map[string]string{"uri": bounded.String(uri)})
 	}
 }
 
@@ -299,7 +300,7 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 		st.event.Prompt = ref.Name
 		unknown := func(reason string) {
 			g.audit(st, audit.Deny, reason, statusFor(modern, http.StatusBadRequest))
-			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded(ref.Name), nil)
+			writeRPCError(w, statusFor(modern, http.StatusBadRequest), rid, codeInvalidParams, "Unknown prompt: "+bounded.String(ref.Name), nil)
 		}
 		// A completion carries no prompt arguments to decide on: a
 		// condition on request.arguments sees an empty object.
@@ -356,7 +357,7 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 // upstream unknown and the decision is Partial, the caller decides again
 // once the upstream is resolved.
 func (g *Gateway) decideOrChallenge(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, az *policy.Authorizer, act policy.Action, unknown func(reason string)) (policy.Decision, bool) {
-	return g.applyDecision(w, st, rid, id, az, az.Decide(id, act), act.Name, unknown)
+	return g.applyDecision(w, st, rid, id, az, az.Decide(id, act), bounded.String(act.Name), unknown)
 }
 
 // applyDecision records d and answers what it does not allow: StepUp with

@@ -30,6 +30,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/internal/bounded"
 	"github.com/gatewaystack/gatewaystack/metrics"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/proxy"
@@ -210,13 +211,19 @@ func (g *Gateway) Close(ctx context.Context) error {
 // place:
 //
 //	CORS → Host/Origin allow-list → per-IP flood limit (peek; only failed
-//	or missing credentials count) → body limit → identify → per-subject and
-//	per-tenant limits → session guard → authorize (tools/list filter,
-//	tools/call decision) → per-tool limit (tools/call) → route upstream →
-//	audit (every decision)
+//	or missing credentials and too-slow bodies count) → declared body size
+//	→ identify (from the headers; authentication slots in total and per IP)
+//	→ concurrency caps (replica, subject) → body read (size,
+//	server.read_timeout) → JSON-RPC envelope → per-subject and per-tenant
+//	limits → session guard → canonicalize params (canonical.go) →
+//	authorize (tools/list filter, tools/call decision, before any upstream
+//	is asked) → per-tool limit → loop guard → budgets → route upstream
+//	(params encoded from the canonical form) → audit (every decision)
 //
 // and for /proxy/ (when proxy.target is set): CORS → Host allow-list →
-// identify → route policy → body cap → reverse proxy → audit.
+// per-IP flood limit → concurrency cap → identify → per-subject and
+// per-tenant limits → subject cap → route policy → budgets (the route's
+// cost) → body cap → reverse proxy → audit.
 func (g *Gateway) routes() (http.Handler, error) {
 	prm, err := auth.PRMHandler(auth.ProtectedResourceMetadata{
 		Resource:               g.o.Resource,
@@ -397,6 +404,27 @@ type requestState struct {
 	argsDigest [sha256.Size]byte
 }
 
+// maxAuditArgs bounds the raw arguments an audit event records
+// (audit.raw_arguments); larger ones are left out — the event still has
+// their digest — so no caller can make an audit line longer than 16 KiB.
+const maxAuditArgs = 8 << 10
+
+// boundEvent bounds every caller-supplied value of e before it is stored
+// or written: strings to bounded.MaxRunes characters (with their length and
+// digest), raw arguments to maxAuditArgs bytes.
+func boundEvent(e *audit.Event) {
+	e.Method = bounded.String(e.Method)
+	e.SessionID = bounded.String(e.SessionID)
+	e.TokenID = bounded.String(e.TokenID)
+	e.Tool = bounded.String(e.Tool)
+	e.Prompt = bounded.String(e.Prompt)
+	e.Resource = bounded.String(e.Resource)
+	e.Workflow = bounded.String(e.Workflow)
+	if len(e.Args) > maxAuditArgs {
+		e.Args = nil
+	}
+}
+
 // writeRefusal renders a refusal of the limit stages (rate limits,
 // budgets, loop guard, concurrency caps, an unavailable store): a JSON-RPC
 // error on /mcp, and on /proxy a plain JSON body with the same message and
@@ -423,6 +451,7 @@ func newRequestID() string {
 
 func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 	st.audited = true
+	boundEvent(&st.event)
 	st.event.Decision = decision
 	st.event.Reason = reason
 	st.event.Status = status

@@ -12,6 +12,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
+	"github.com/gatewaystack/gatewaystack/internal/bounded"
 	"github.com/gatewaystack/gatewaystack/proxy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -83,7 +84,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	st.event.RequestID = newRequestID()
 	w.Header().Set("X-Request-Id", st.event.RequestID)
 	st.event.Method = r.Method
-	st.event.Tool = "proxy:" + bounded(strings.TrimPrefix(r.URL.Path, ProxyMount))
+	st.event.Tool = "proxy:" + bounded.String(strings.TrimPrefix(r.URL.Path, ProxyMount))
 
 	ip := g.o.Limits.clientIP(r)
 	if g.ipRefused(w, r, st, ip) {
@@ -123,7 +124,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		}
 		st.event.Tool = "proxy:" + res.Route
 		if res.Route == "" {
-			st.event.Tool = "proxy:" + bounded(res.Path)
+			st.event.Tool = "proxy:" + bounded.String(res.Path)
 		}
 		st.event.Rule = res.Route
 		if res.Decision != audit.Deny {

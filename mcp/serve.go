@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -97,24 +98,75 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Until the body is read, any answer closes the connection: net/http
+	// would otherwise wait for the unread rest of the body (a slow sender
+	// holds it) before answering, to keep the connection alive.
+	if r.Method == http.MethodPost && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+
 	// Per-IP flood limit, before any token is verified (limits.go).
 	ip := g.o.Limits.clientIP(r)
 	if g.ipRefused(w, r, st, ip) {
 		return
 	}
 
-	// The replica's cap on requests in progress (event streams, which
-	// last, are not counted).
+	// A body declared too large is refused from its headers, before
+	// anything else (one chunked without a length is bounded as it is read).
+	if r.Method == http.MethodPost && r.ContentLength > g.o.MaxBodyBytes {
+		g.audit(st, audit.Deny, "body_too_large", http.StatusRequestEntityTooLarge)
+		writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest,
+			"the request body exceeds "+strconv.FormatInt(g.o.MaxBodyBytes, 10)+" bytes", nil)
+		return
+	}
+
+	// Identify, from the headers alone: no body is read for a caller
+	// without valid credentials, and the time spent verifying (a JWKS
+	// refetch may wait) is capped in total and per client IP.
+	ipKey := ip.String()
+	if !g.caps.enterPreauth(ipKey) {
+		g.refuseOverloaded(w, st)
+		return
+	}
+	token, aerr := auth.BearerToken(r)
+	var id auth.Identity
+	if aerr == nil {
+		var err error
+		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil {
+			if !errors.As(err, &aerr) {
+				aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
+			}
+		}
+	}
+	g.caps.leavePreauth(ipKey)
+	if aerr != nil {
+		g.chargeIP(r.Context(), ip)
+		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
+		g.writeAuthError(w, aerr)
+		return
+	}
+	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
+	ctx := context.WithValue(r.Context(), identityKey{}, id)
+
+	// The replica's and the subject's caps on requests in progress (event
+	// streams, which last, are not counted), taken only once the caller
+	// is known.
 	if r.Method != http.MethodGet {
 		if !g.caps.enter() {
 			g.refuseOverloaded(w, st)
 			return
 		}
 		defer g.caps.leave()
+		if !g.caps.enterSubject(id.Subject) {
+			g.refuseTooManyConcurrent(w, st, nil)
+			return
+		}
+		defer g.caps.leaveSubject(id.Subject)
 	}
 
-	// Body limit: read (bounded in size and time) before anything else
-	// looks at it.
+	// Body limit: read, bounded in size and time (server.read_timeout; a
+	// body slower than that counts against the per-IP limit like a failed
+	// credential).
 	var body []byte
 	if r.Method == http.MethodPost {
 		var err error
@@ -127,9 +179,20 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			_ = rc.SetReadDeadline(time.Time{})
 		}
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				g.chargeIP(r.Context(), ip)
+				g.audit(st, audit.Deny, "body_timeout", http.StatusRequestTimeout)
+				writeRPCError(w, http.StatusRequestTimeout, nil, codeParseError,
+					"the request body did not arrive within server.read_timeout", nil)
+				return
+			}
 			g.audit(st, audit.Deny, "body_unreadable", http.StatusBadRequest)
 			writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "the request body could not be read", nil)
 			return
+		}
+		if int64(len(body)) <= g.o.MaxBodyBytes {
+			w.Header().Del("Connection") // read whole: the connection can be kept
 		}
 		if int64(len(body)) > g.o.MaxBodyBytes {
 			g.audit(st, audit.Deny, "body_too_large", http.StatusRequestEntityTooLarge)
@@ -137,33 +200,6 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 				"the request body exceeds "+strconv.FormatInt(g.o.MaxBodyBytes, 10)+" bytes", nil)
 			return
 		}
-	}
-
-	// Identify.
-	token, aerr := auth.BearerToken(r)
-	var id auth.Identity
-	if aerr == nil {
-		var err error
-		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil {
-			if !errors.As(err, &aerr) {
-				aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
-			}
-		}
-	}
-	if aerr != nil {
-		g.chargeIP(r.Context(), ip)
-		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)
-		g.writeAuthError(w, aerr)
-		return
-	}
-	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
-	ctx := context.WithValue(r.Context(), identityKey{}, id)
-	if r.Method != http.MethodGet {
-		if !g.caps.enterSubject(id.Subject) {
-			g.refuseTooManyConcurrent(w, st, nil)
-			return
-		}
-		defer g.caps.leaveSubject(id.Subject)
 	}
 
 	// Parse the JSON-RPC envelope (POST only).

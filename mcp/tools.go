@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/internal/bounded"
 	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -158,7 +159,7 @@ func (g *Gateway) applyToolDecision(w http.ResponseWriter, st *requestState, rid
 		g.writeUnknownTool(w, rid, name, modern)
 		return false
 	case policy.StepUp:
-		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+name)
+		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+bounded.String(name))
 		return false
 	}
 	return true
@@ -203,7 +204,7 @@ func failureReason(err error) string {
 // writeUnknownTool is the one answer for tools that do not exist and tools
 // the caller may not know about, so a hidden tool reveals nothing.
 func (g *Gateway) writeUnknownTool(w http.ResponseWriter, id json.RawMessage, name string, modern bool) {
-	writeRPCError(w, statusFor(modern, http.StatusBadRequest), id, codeInvalidParams, "Unknown tool: "+name, nil)
+	writeRPCError(w, statusFor(modern, http.StatusBadRequest), id, codeInvalidParams, "Unknown tool: "+bounded.String(name), nil)
 }
 
 // statusFor returns the HTTP status of a JSON-RPC error: the 2026-07-28 era
