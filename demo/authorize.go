@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // pages is the HTML of the approval page and the error page: inline CSS,
@@ -25,20 +27,25 @@ button.primary{background:#0a63d6;border-color:#0a63d6;color:#fff}.error{border-
 
 {{define "approve"}}{{template "head" "Approve access"}}
 <h1>Gatewaystack demo sign-in</h1>
-<p><strong>{{.ClientName}}</strong>{{if .ClientVerified}} <span class="muted">(from {{.ClientHost}})</span>{{else}} <span class="muted">(name given by the client, not verified)</span>{{end}} asks for access to <code>{{.Resource}}</code>.</p>
+{{if .Error}}<p class="error">{{.Error}}</p>
+{{end}}<p><strong>{{.ClientName}}</strong>{{if .ClientVerified}} <span class="muted">(from {{.ClientHost}})</span>{{else}} <span class="muted">(name given by the client, not verified)</span>{{end}} asks for access to <code>{{.Resource}}</code>.</p>
 <p class="muted">After you answer, your browser goes back to <code>{{.RedirectURI}}</code>.</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="nonce" value="{{.Nonce}}">
 <fieldset><legend>Sign in as</legend>
 {{range .Users}}<label><input type="radio" name="user" value="{{.Name}}"{{if .Selected}} checked{{end}}> {{.Name}} <span class="muted">org {{.OrgID}}{{if .Admin}} · may be granted notes:admin{{end}}</span></label>
 {{end}}</fieldset>
-<fieldset><legend>Approve scopes</legend>
+{{if .AskPassword}}<fieldset><legend>Password</legend>
+<label>Password of this demo <input type="password" name="password" autocomplete="current-password" required></label>
+<span class="muted">Printed by gatewaystack when it started, or the one it was started with.</span>
+</fieldset>
+{{end}}<fieldset><legend>Approve scopes</legend>
 {{range .Scopes}}<label><input type="checkbox" name="scope" value="{{.Name}}" checked> <code>{{.Name}}</code> <span class="muted">{{.Description}}</span></label>
 {{end}}</fieldset>
 <button class="primary" type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="deny">Deny</button>
 </form>
-<p class="muted">A demo: there are no passwords. Only admin is granted notes:admin; it is dropped for the others.</p>
+<p class="muted">{{if .AskPassword}}A demo: one password guards every demo user.{{else}}A demo: there are no passwords.{{end}} {{if .AdminOffered}}Only admin is granted notes:admin; it is dropped for the others.{{else}}No one is granted notes:admin here: admin is not offered.{{end}}</p>
 </body></html>
 {{end}}
 
@@ -71,6 +78,9 @@ type approvePage struct {
 	Resource, RedirectURI  string
 	Users                  []pageUser
 	Scopes                 []pageScope
+	AskPassword            bool
+	AdminOffered           bool
+	Error                  string // why the page is shown again
 }
 
 func scopeDescription(s string) string {
@@ -298,19 +308,13 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	nonce, err := randomToken(32)
-	if err != nil {
-		i.errorPage(w, http.StatusInternalServerError, "The issuer failed to generate a page nonce.")
-		return
-	}
-	now := i.now()
-	i.store.addPending(nonce, &pendingAuthorization{req: req, expires: now.Add(ApprovalPageLifetime)}, now)
 	page := approvePage{
-		Action:      i.endpoint(AuthorizePath),
-		Nonce:       nonce,
-		ClientName:  cmpOr(req.clientName, req.clientID),
-		Resource:    req.resource,
-		RedirectURI: req.redirectURI,
+		Action:       i.endpoint(AuthorizePath),
+		ClientName:   cmpOr(req.clientName, req.clientID),
+		Resource:     req.resource,
+		RedirectURI:  req.redirectURI,
+		AskPassword:  i.password != nil,
+		AdminOffered: i.AdminOffered(),
 	}
 	if client.metadataDocument {
 		page.ClientVerified = true
@@ -328,7 +332,21 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 	for _, s := range req.scopes {
 		page.Scopes = append(page.Scopes, pageScope{Name: s, Description: scopeDescription(s)})
 	}
-	i.renderPage(w, http.StatusOK, "approve", page)
+	i.showApprovalPage(w, http.StatusOK, &pendingAuthorization{req: req, page: page, expires: i.now().Add(ApprovalPageLifetime)}, "")
+}
+
+// showApprovalPage renders the approval page of p under a new single-use
+// nonce, with message on top when it is shown again.
+func (i *Issuer) showApprovalPage(w http.ResponseWriter, status int, p *pendingAuthorization, message string) {
+	nonce, err := randomToken(32)
+	if err != nil {
+		i.errorPage(w, http.StatusInternalServerError, "The issuer failed to generate a page nonce.")
+		return
+	}
+	i.store.addPending(nonce, p, i.now())
+	page := p.page
+	page.Nonce, page.Error = nonce, message
+	i.renderPage(w, status, "approve", page)
 }
 
 func cmpOr(a, b string) string {
@@ -402,7 +420,8 @@ func (i *Issuer) approve(w http.ResponseWriter, status int, req authorizationReq
 
 // decide handles POST /authorize, the approval page's answer. The page's
 // nonce is single-use and is the only link to the pending request, so a
-// form posted from another site cannot approve anything.
+// form posted from another site cannot approve anything. When the issuer
+// has a password, an approval must carry it; a denial need not.
 func (i *Issuer) decide(w http.ResponseWriter, r *http.Request) {
 	form, status, err := readForm(w, r)
 	if err != nil {
@@ -428,9 +447,16 @@ func (i *Issuer) decide(w http.ResponseWriter, r *http.Request) {
 		i.authzError(w, http.StatusSeeOther, req, "invalid_request", "the approval page was answered with neither approve nor deny")
 		return
 	}
+	if i.password != nil && !i.checkPassword(w, r, p, form.Get("password")) {
+		return
+	}
 	user, ok := i.user(form.Get("user"))
 	if !ok {
-		i.authzError(w, http.StatusSeeOther, req, "access_denied", fmt.Sprintf("no demo user was chosen; use one of %s", i.userNames()))
+		desc := "no demo user was chosen"
+		if name := form.Get("user"); name != "" {
+			desc = fmt.Sprintf("%q is not a user who may sign in here", truncate(name))
+		}
+		i.authzError(w, http.StatusSeeOther, req, "access_denied", fmt.Sprintf("%s; use one of %s", desc, i.userNames()))
 		return
 	}
 	var chosen []string
@@ -444,4 +470,27 @@ func (i *Issuer) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	i.approve(w, http.StatusSeeOther, req, user, chosen)
+}
+
+// checkPassword checks the password of an approval. When the client
+// address has used up its failures, or the password is missing or wrong,
+// it shows the page of p again under a new nonce and reports false.
+func (i *Issuer) checkPassword(w http.ResponseWriter, r *http.Request, p *pendingAuthorization, given string) bool {
+	now := i.now()
+	addr := clientAddress(r)
+	if until, blocked := i.failures.blocked(addr, now); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Round(time.Second)/time.Second)))
+		i.showApprovalPage(w, http.StatusTooManyRequests, p, fmt.Sprintf("Too many wrong passwords came from your address: sign-ins from it are refused until %s.", until.UTC().Format("15:04:05 UTC")))
+		return false
+	}
+	switch {
+	case given == "":
+		i.showApprovalPage(w, http.StatusForbidden, p, "Enter the password of this demo to approve.")
+		return false
+	case !i.password.equal(given):
+		i.failures.fail(addr, now)
+		i.showApprovalPage(w, http.StatusForbidden, p, "Wrong password.")
+		return false
+	}
+	return true
 }

@@ -10,7 +10,13 @@
 // issuing RS256 access tokens (RFC 9068), a JWKS, and, on a loopback issuer
 // URL only, /mint for tokens of any subject.
 //
+// An issuer whose URL is not on loopback (public, e.g. behind a tunnel)
+// issues tokens only through its approval page, which asks for a password
+// and refuses an address after repeated wrong ones; /mint is off, and
+// client_credentials and the admin user are off unless enabled.
+//
 // Nothing in this package is meant for production traffic: the issuer has
-// no passwords, and the upstream servers trust the identity headers set by
-// the gateway in front of them.
+// one password for every demo user (none on loopback), and the notes
+// server trusts the identity headers set by the gateway in front of it,
+// from requests that carry the secret it shares with the gateway.
 package demo

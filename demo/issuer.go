@@ -91,8 +91,27 @@ type IssuerOptions struct {
 	Resources []string
 	// AutoApprove makes GET /authorize approve at once, for the user named
 	// by login_hint or DefaultUser, instead of showing the approval page.
-	// Meant for headless tests.
+	// Meant for headless tests. It cannot be combined with Password, which
+	// only the page asks for.
 	AutoApprove bool
+	// Password, when set, is asked for on the approval page: only whoever
+	// knows it can approve a sign-in. It is required when the issuer URL is
+	// not on loopback (a public issuer), unless AutoApprove is set, and has
+	// MinPasswordLength to MaxPasswordLength characters. The issuer keeps only
+	// its SHA-256, compares in constant time, and refuses a client address
+	// after MaxSignInFailures wrong passwords within SignInFailureWindow.
+	// Empty on a loopback issuer: no password, as for a local demo.
+	Password string
+	// AllowAdmin offers the admin user, the only one granted notes:admin,
+	// on a public issuer's approval page (and to AutoApprove's login_hint).
+	// A loopback issuer always offers it.
+	AllowAdmin bool
+	// AllowClientCredentials serves the client_credentials grant on a
+	// public issuer. Off, a client cannot register for it, /token answers
+	// unsupported_grant_type and the metadata does not list it: with open
+	// registration it would hand tokens to anyone. A loopback issuer always
+	// serves it.
+	AllowClientCredentials bool
 	// Outbound are the rules for fetching Client ID Metadata Documents
 	// (safehttp): https only, never to private, link-local (cloud metadata),
 	// unique-local or other internal addresses unless AllowCIDRs lists
@@ -155,8 +174,14 @@ func invalidMint(format string, args ...any) error {
 // halves as a JWKS. Tokens come from the OAuth flow (dynamic client
 // registration or Client ID Metadata Documents, /authorize with PKCE, /token)
 // for the demo users alice, bob and admin, or, when the issuer URL is on
-// loopback, straight from /mint for any subject. It has no passwords: it is
-// a demo, not an identity provider.
+// loopback, straight from /mint for any subject and from the
+// client_credentials grant.
+//
+// When the issuer URL is not on loopback (a public issuer, e.g. behind a
+// tunnel), tokens come only from the approval page, which asks for the
+// operator's password; client_credentials and the admin user are off
+// unless enabled (IssuerOptions). It is a demo, not an identity provider:
+// one password guards every demo user.
 //
 // All state (clients, codes, refresh tokens) lives in memory, bounded and
 // swept as it expires. An Issuer is safe for concurrent use.
@@ -170,6 +195,9 @@ type Issuer struct {
 	now              func() time.Time
 	mintEnabled      bool
 	autoApprove      bool
+	clientCreds      bool
+	password         *secretHash // nil: the approval page asks for none
+	failures         *failureLimiter
 	users            []DemoUser
 	scopes           []string
 	fetcher          *safehttp.Client
@@ -228,6 +256,25 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		return nil, fmt.Errorf("demo issuer: %w", err)
 	}
 
+	public := !isLoopbackHost(issuerURL.Hostname())
+	var password *secretHash
+	switch {
+	case opts.Password != "" && opts.AutoApprove:
+		return nil, errors.New("demo issuer: auto-approve shows no approval page, so the password would never be asked for; set one or the other")
+	case opts.Password != "":
+		if n := utf8.RuneCountInString(opts.Password); n < MinPasswordLength || n > MaxPasswordLength {
+			return nil, fmt.Errorf("demo issuer: the password must have %d to %d characters, got %d", MinPasswordLength, MaxPasswordLength, n)
+		}
+		h := hashSecret(opts.Password)
+		password = &h
+	case public && !opts.AutoApprove:
+		return nil, fmt.Errorf("demo issuer: the issuer URL %s is not on loopback, so its approval page must ask for a password: set one (at least %d characters)", opts.Issuer, MinPasswordLength)
+	}
+	users := DemoUsers()
+	if public && !opts.AllowAdmin {
+		users = slices.DeleteFunc(users, func(u DemoUser) bool { return u.Admin })
+	}
+
 	keys, err := newKeyRing()
 	if err != nil {
 		return nil, fmt.Errorf("demo issuer: %w", err)
@@ -241,9 +288,12 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		maxExpiresIn:     maxExpiresIn,
 		defaultExpiresIn: min(DefaultExpiresIn, maxExpiresIn),
 		now:              now,
-		mintEnabled:      isLoopbackHost(issuerURL.Hostname()),
+		mintEnabled:      !public,
 		autoApprove:      opts.AutoApprove,
-		users:            DemoUsers(),
+		clientCreds:      !public || opts.AllowClientCredentials,
+		password:         password,
+		failures:         newFailureLimiter(),
+		users:            users,
 		scopes:           SupportedScopes(),
 		fetcher:          newFetcher(opts.Outbound, isLoopbackHost(issuerURL.Hostname())),
 		fetchSlots:       make(chan struct{}, maxConcurrentFetches),
@@ -315,6 +365,21 @@ func (i *Issuer) Resources() []string { return slices.Clone(i.resources) }
 // MintEnabled reports whether POST /mint is served: only when the issuer
 // URL's host is a loopback address or localhost.
 func (i *Issuer) MintEnabled() bool { return i.mintEnabled }
+
+// PasswordRequired reports whether the approval page asks for a password.
+func (i *Issuer) PasswordRequired() bool { return i.password != nil }
+
+// AdminOffered reports whether the admin user, the only one granted
+// notes:admin, may sign in: always on a loopback issuer, on a public one
+// only with IssuerOptions.AllowAdmin.
+func (i *Issuer) AdminOffered() bool {
+	return slices.ContainsFunc(i.users, func(u DemoUser) bool { return u.Admin })
+}
+
+// ClientCredentialsEnabled reports whether the client_credentials grant is
+// served: always on a loopback issuer, on a public one only with
+// IssuerOptions.AllowClientCredentials.
+func (i *Issuer) ClientCredentialsEnabled() bool { return i.clientCreds }
 
 // Mint validates req and returns a signed RS256 access token for it. It
 // returns an *InvalidMintRequestError when req itself is unacceptable.
@@ -504,7 +569,8 @@ func randomToken(n int) (string, error) {
 //   - GET  /authorize: the authorization endpoint (PKCE S256), which shows
 //     the approval page or, with AutoApprove, redirects at once
 //   - POST /authorize: the approval page's answer
-//   - POST /token: authorization_code, refresh_token and client_credentials
+//   - POST /token: authorization_code, refresh_token and, unless it is
+//     off on a public issuer, client_credentials
 //   - GET  /.well-known/jwks.json: the public key set
 //   - POST /mint: mint a token from a JSON MintRequest (loopback issuer URL
 //     only, else 403)

@@ -26,6 +26,9 @@ const (
 	DefaultTenantHeader = "X-Org-Id"
 	// DefaultScopesHeader is the header carrying the space-separated scopes.
 	DefaultScopesHeader = "X-User-Scopes"
+	// DefaultUpstreamSecretHeader is the header carrying the secret shared
+	// with the gateway (NotesOptions.UpstreamSecret).
+	DefaultUpstreamSecretHeader = "X-Gatewaystack-Upstream-Secret"
 
 	// MaxNoteTextLen is the longest note text accepted, in characters.
 	MaxNoteTextLen = 10000
@@ -49,19 +52,35 @@ type NotesOptions struct {
 	// ScopesHeader names the header with the user's scopes. Default
 	// DefaultScopesHeader.
 	ScopesHeader string
+	// UpstreamSecret, when set, must arrive in UpstreamSecretHeader on
+	// every request to the MCP endpoint: the gateway sends it as a static
+	// header of this upstream, so another process on the machine cannot
+	// call the server directly and claim any user id. A request without it
+	// gets 401, one with another value 403, both before the identity is
+	// read; the value is compared in constant time. Empty means no check,
+	// for tests that call the server directly; gatewaystack demo always
+	// sets a random secret per run.
+	UpstreamSecret string
+	// UpstreamSecretHeader names the header with the secret. Default
+	// DefaultUpstreamSecretHeader.
+	UpstreamSecretHeader string
 }
 
 // Notes is a demo upstream MCP server that keeps notes per user in memory.
 // It trusts the identity headers set by the gateway, decoding each value
 // with upstream.DecodeIdentityValue (the gateway percent-encodes commas,
 // spaces and non-ASCII letters), and refuses requests without them, so
-// each user only ever sees their own notes.
+// each user only ever sees their own notes. With an upstream secret it
+// believes those headers only on requests that carry the secret, that is,
+// that came through the gateway.
 //
 // A Notes is safe for concurrent use.
 type Notes struct {
 	userHeader   string
 	tenantHeader string
 	scopesHeader string
+	secretHeader string
+	secret       *secretHash // nil: no check
 	handler      http.Handler
 
 	mu    sync.Mutex
@@ -97,7 +116,12 @@ func NewNotes(opts NotesOptions) *Notes {
 		userHeader:   headerOrDefault(opts.UserHeader, DefaultUserHeader),
 		tenantHeader: headerOrDefault(opts.TenantHeader, DefaultTenantHeader),
 		scopesHeader: headerOrDefault(opts.ScopesHeader, DefaultScopesHeader),
+		secretHeader: headerOrDefault(opts.UpstreamSecretHeader, DefaultUpstreamSecretHeader),
 		users:        make(map[string]*userNotes),
+	}
+	if opts.UpstreamSecret != "" {
+		h := hashSecret(opts.UpstreamSecret)
+		n.secret = &h
 	}
 
 	mcpServer := server.NewMCPServer(notesServerName, notesServerVersion,
@@ -112,7 +136,7 @@ func NewNotes(opts NotesOptions) *Notes {
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle(NotesEndpoint, n.requireIdentity(streamable))
+	mux.Handle(NotesEndpoint, n.requireGateway(n.requireIdentity(streamable)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint %q; the MCP endpoint is %s", r.URL.Path, NotesEndpoint))
 	})
@@ -130,7 +154,8 @@ func headerOrDefault(name, fallback string) string {
 
 // Handler returns the server's HTTP handler. It serves the MCP streamable
 // HTTP transport (POST, GET and DELETE) at NotesEndpoint and answers 401 to
-// any request there that lacks the user header.
+// any request there that lacks the upstream secret (when one is set) or
+// the user header, and 403 to one with a wrong secret.
 func (n *Notes) Handler() http.Handler { return n.handler }
 
 // Count returns how many notes user has.
@@ -145,6 +170,26 @@ func (n *Notes) Count(user string) int {
 
 func (n *Notes) missingIdentityMessage() string {
 	return "no verified identity: call this server through the gateway (missing " + n.userHeader + ")"
+}
+
+// requireGateway refuses requests that do not carry the upstream secret,
+// when one is set: 401 without the header, 403 with another value.
+func (n *Notes) requireGateway(next http.Handler) http.Handler {
+	if n.secret == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		values := r.Header.Values(n.secretHeader)
+		switch {
+		case len(values) == 0:
+			writeError(w, http.StatusUnauthorized, "not_from_gateway", "this server accepts only requests that come through the gateway: the "+n.secretHeader+" header is missing")
+			return
+		case len(values) > 1 || !n.secret.equal(values[0]):
+			writeError(w, http.StatusForbidden, "not_from_gateway", "this server accepts only requests that come through the gateway: the "+n.secretHeader+" header does not match")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireIdentity refuses requests without a non-blank user header (401),

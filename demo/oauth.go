@@ -77,8 +77,9 @@ const (
 	basicRealm           = "gatewaystack-demo"
 )
 
-// DemoUser is a user of the demo authorization server. There are no
-// passwords: the approval page lets whoever sees it pick a user.
+// DemoUser is a user of the demo authorization server. Users have no
+// passwords of their own: the approval page lets whoever sees it pick a
+// user, after the issuer's one password when it has one.
 type DemoUser struct {
 	// Name is the user's id, the sub claim of its tokens.
 	Name string
@@ -166,7 +167,7 @@ func (i *Issuer) Metadata() AuthorizationServerMetadata {
 		ScopesSupported:                            slices.Clone(i.scopes),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        []string{grantAuthorizationCode, grantRefreshToken, grantClientCredentials},
+		GrantTypesSupported:                        i.grantTypes(),
 		TokenEndpointAuthMethodsSupported:          []string{authMethodNone, authMethodBasic, authMethodPost},
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseISSParameterSupported: true,
@@ -208,6 +209,25 @@ const (
 	authMethodBasic = "client_secret_basic"
 	authMethodPost  = "client_secret_post"
 )
+
+// clientCredentialsOff explains why a public issuer refuses the
+// client_credentials grant.
+const clientCredentialsOff = "the client_credentials grant is off: the issuer URL is not on loopback, and with open registration it would hand tokens to anyone who registers; sign users in with authorization_code, or start the issuer with --allow-client-credentials"
+
+// grantTypes returns the grant types the issuer serves, as advertised in
+// grant_types_supported.
+func (i *Issuer) grantTypes() []string {
+	if i.clientCreds {
+		return []string{grantAuthorizationCode, grantRefreshToken, grantClientCredentials}
+	}
+	return []string{grantAuthorizationCode, grantRefreshToken}
+}
+
+// grantTypeList is grantTypes for a message: "a, b or c".
+func (i *Issuer) grantTypeList() string {
+	g := i.grantTypes()
+	return strings.Join(g[:len(g)-1], ", ") + " or " + g[len(g)-1]
+}
 
 // isLoopbackHost reports whether host (without port or brackets) is
 // localhost or a loopback IP address.

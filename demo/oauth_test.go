@@ -872,7 +872,11 @@ func TestAS_MintOnlyOnLoopbackIssuer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.issuer, func(t *testing.T) {
 			t.Parallel()
-			as := startAS(t, IssuerOptions{Issuer: tt.issuer})
+			opts := IssuerOptions{Issuer: tt.issuer}
+			if !tt.want {
+				opts.Password = testPassword // a public issuer needs one
+			}
+			as := startAS(t, opts)
 			if as.iss.MintEnabled() != tt.want {
 				t.Errorf("MintEnabled = %v, want %v", as.iss.MintEnabled(), tt.want)
 			}

@@ -133,11 +133,14 @@ func (i *Issuer) parseClientMetadata(doc map[string]json.RawMessage, fromDocumen
 		switch g {
 		case grantAuthorizationCode, grantRefreshToken:
 		case grantClientCredentials:
+			if !i.clientCreds {
+				return nil, badMetadata("%s", clientCredentialsOff)
+			}
 			if method == authMethodNone {
 				return nil, badMetadata("grant type client_credentials needs a confidential client: register with token_endpoint_auth_method %s or %s", authMethodBasic, authMethodPost)
 			}
 		default:
-			return nil, badMetadata("grant type %q is not supported; use %s, %s or %s", truncate(g), grantAuthorizationCode, grantRefreshToken, grantClientCredentials)
+			return nil, badMetadata("grant type %q is not supported; use %s", truncate(g), i.grantTypeList())
 		}
 		if !slices.Contains(c.grantTypes, g) {
 			c.grantTypes = append(c.grantTypes, g)

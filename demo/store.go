@@ -51,9 +51,11 @@ type authorizationRequest struct {
 	loginHint        string
 }
 
-// pendingAuthorization is an approval page waiting for its answer.
+// pendingAuthorization is an approval page waiting for its answer. A page
+// shown again (a wrong password) keeps its request, page and expiry.
 type pendingAuthorization struct {
 	req     authorizationRequest
+	page    approvePage // without nonce and message
 	expires time.Time
 }
 

@@ -80,7 +80,17 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	grantType := form.Get("grant_type")
 	if grantType == "" {
-		writeTokenError(w, tokenErr("invalid_request", "grant_type is required: %s, %s or %s", grantAuthorizationCode, grantRefreshToken, grantClientCredentials))
+		writeTokenError(w, tokenErr("invalid_request", "grant_type is required: %s", i.grantTypeList()))
+		return
+	}
+	// A grant the issuer does not serve is refused before any client is
+	// looked at (RFC 6749 section 5.2: unsupported_grant_type).
+	switch {
+	case grantType == grantClientCredentials && !i.clientCreds:
+		writeTokenError(w, tokenErr("unsupported_grant_type", "%s", clientCredentialsOff))
+		return
+	case !slices.Contains(i.grantTypes(), grantType):
+		writeTokenError(w, tokenErr("unsupported_grant_type", "grant_type %q is not supported; use %s", truncate(grantType), i.grantTypeList()))
 		return
 	}
 	client, terr := i.authenticateClient(r, form)
@@ -88,18 +98,12 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, terr)
 		return
 	}
-
-	var resp TokenResponse
-	switch grantType {
-	case grantAuthorizationCode, grantRefreshToken, grantClientCredentials:
-		if !client.allows(grantType) {
-			writeTokenError(w, tokenErr("unauthorized_client", "the client did not register the %s grant", grantType))
-			return
-		}
-	default:
-		writeTokenError(w, tokenErr("unsupported_grant_type", "grant_type %q is not supported; use %s, %s or %s", truncate(grantType), grantAuthorizationCode, grantRefreshToken, grantClientCredentials))
+	if !client.allows(grantType) {
+		writeTokenError(w, tokenErr("unauthorized_client", "the client did not register the %s grant", grantType))
 		return
 	}
+
+	var resp TokenResponse
 	switch grantType {
 	case grantAuthorizationCode:
 		resp, terr = i.exchangeCode(client, form)

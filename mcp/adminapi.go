@@ -226,13 +226,19 @@ func adminEvent(e audit.Event) AdminEvent {
 }
 
 // serveDemoToken hands the admin page a token for the demo's admin user.
-// It exists only when the demo wires DemoAdminToken, and answers only
-// loopback peers (the demo listens on loopback).
+// It exists only when the demo wires DemoAdminToken, and answers only when
+// the gateway's public URL is on loopback (AllowLoopbackHosts) and then
+// only loopback peers. The peer alone proves nothing: behind a local
+// tunnel every visitor's connection comes from loopback.
 func (g *Gateway) serveDemoToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "error_description": "use POST"})
+		return
+	}
+	if !g.o.AllowLoopbackHosts {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the demo admin token is offered only when the gateway's public URL is on loopback"})
 		return
 	}
 	if ip := g.o.Limits.clientIP(r); !ip.IsLoopback() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -74,8 +76,8 @@ func isLoopback(addr string) bool {
 }
 
 // warnExposed tells the user when a demo part listens beyond this machine:
-// the demo issuer mints a token for anyone who asks, and the notes server
-// believes any X-User-Id it is sent.
+// the demo issuer signs in demo users for whoever reaches its page, and the
+// notes server is plain http.
 func warnExposed(stderr io.Writer, flagName, addr, what string) {
 	if !isLoopback(addr) {
 		fmt.Fprintf(stderr, "warning: --%s %s makes the %s reachable from other machines; %s\n", flagName, addr, what,
@@ -110,6 +112,85 @@ func checkPublicURL(fs *flag.FlagSet, name, raw string) (string, error) {
 	return strings.TrimSuffix(raw, "/"), nil
 }
 
+// urlOnLoopback reports whether the host of an absolute URL is localhost
+// or a loopback address.
+func urlOnLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Hostname(), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// demoPasswordEnv names the environment variable that sets the demo
+// issuer's sign-in password, like --password (which other users of the
+// machine can read in the process list).
+const demoPasswordEnv = "GATEWAYSTACK_DEMO_PASSWORD"
+
+// issuerFlags are the flags that guard a demo issuer on a public URL.
+type issuerFlags struct {
+	password               *string
+	allowAdmin             *bool
+	allowClientCredentials *bool
+}
+
+func addIssuerFlags(fs *flag.FlagSet) issuerFlags {
+	return issuerFlags{
+		password: fs.String("password", "", "password the sign-in page asks for (or "+demoPasswordEnv+"); on a public issuer URL one is generated and printed when neither is set; on loopback none unless set"),
+		allowAdmin: fs.Bool("allow-admin", false,
+			"offer the admin user (granted notes:admin) on a public issuer URL's sign-in page; always offered on loopback"),
+		allowClientCredentials: fs.Bool("allow-client-credentials", false,
+			"serve the client_credentials grant on a public issuer URL (anyone who registers gets tokens); always served on loopback"),
+	}
+}
+
+// signInPassword is the sign-in page's password and where it came from.
+type signInPassword struct {
+	value string
+	// source is "--password", demoPasswordEnv, "generated", or "" (none).
+	source string
+}
+
+// choosePassword picks the sign-in password: --password, else the
+// environment, else, for a public issuer URL without auto-approve, a
+// random one. A password with auto-approve is a usage error: the page that
+// would ask for it is never shown.
+func choosePassword(fs *flag.FlagSet, f issuerFlags, issuerURL string, autoApprove bool) (signInPassword, error) {
+	p := signInPassword{value: *f.password, source: "--password"}
+	if p.value == "" {
+		p = signInPassword{value: os.Getenv(demoPasswordEnv), source: demoPasswordEnv}
+	}
+	switch {
+	case p.value != "" && autoApprove:
+		return signInPassword{}, usageError{msg: fmt.Sprintf("--auto-approve shows no sign-in page, so the password from %s would never be asked for; drop one of them", p.source), fs: fs}
+	case p.value != "":
+		if n := len([]rune(p.value)); n < demo.MinPasswordLength || n > demo.MaxPasswordLength {
+			return signInPassword{}, usageError{msg: fmt.Sprintf("the password from %s must have %d to %d characters", p.source, demo.MinPasswordLength, demo.MaxPasswordLength), fs: fs}
+		}
+		return p, nil
+	case urlOnLoopback(issuerURL) || autoApprove:
+		return signInPassword{}, nil
+	}
+	return signInPassword{value: rand.Text(), source: "generated"}, nil
+}
+
+// note is what the command prints about the sign-in password. A
+// generated password is printed here, once, on stdout (never in a log); a
+// password the user chose is not printed.
+func (p signInPassword) note() string {
+	switch p.source {
+	case "":
+		return ""
+	case "generated":
+		return "sign-in password: " + p.value + " (generated for this run; the sign-in page asks for it; choose your own with " + demoPasswordEnv + ")"
+	}
+	return "sign-in password: the one from " + p.source + " (the sign-in page asks for it)"
+}
+
 // warnAutoApprove tells the user that --auto-approve on an issuer reachable
 // through a public URL hands a token to anyone who asks.
 func warnAutoApprove(stderr io.Writer, iss *demo.Issuer, autoApprove bool) {
@@ -127,6 +208,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	publicURL := fs.String("public-url", "", "public URL of the gateway, e.g. a tunnel's https URL (default http://<gateway-addr>); the MCP resource is this + /mcp")
 	issuerURL := fs.String("issuer-url", "", "public URL of the demo issuer, its iss claim (default http://<issuer-addr>); /mint is off unless its host is loopback")
 	autoApprove := fs.Bool("auto-approve", false, "approve sign-ins at once, as the login_hint user or alice, without the approval page (headless tests)")
+	guard := addIssuerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -153,8 +235,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	warnExposed(stderr, "issuer-addr", *issAddr, "demo issuer, which hands out tokens for its demo users to anyone who asks,")
-	warnExposed(stderr, "upstream-addr", *upAddr, "notes server, which trusts any X-User-Id header,")
+	warnExposed(stderr, "issuer-addr", *issAddr, "demo issuer, which signs in demo users for whoever reaches its sign-in page,")
+	warnExposed(stderr, "upstream-addr", *upAddr, "notes server, which speaks plain http (the gateway's secret header would cross the network in clear),")
 	log := newLogger(stderr, *level)
 
 	// Bind every port first, so a busy port fails before anything starts.
@@ -187,6 +269,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *publicURL != "" {
 		gwURL = *publicURL
 	}
+	password, err := choosePassword(fs, guard, issURL, *autoApprove)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	// The notes server believes the identity headers only from requests
+	// that carry this run's secret, which only the gateway sends.
+	upstreamSecret := rand.Text()
 
 	cfg := &config.Config{
 		Listen:    lns[2].Addr().String(),
@@ -197,12 +287,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			BaselineScopes: demoBaseline,
 			StepUpScopes:   demoStepUp,
 		},
-		// The notes server refuses every request without a user identity,
-		// the listening stream included, and never changes its tool list.
-		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: new(false)}}},
-		Policy:    config.Policy{Tools: demoPolicy()},
-		Log:       config.Log{Level: *level},
-		Admin:     config.Admin{Scope: demoAdminScope},
+		// The notes server refuses every request without this run's secret
+		// and a user identity, the listening stream included, and never
+		// changes its tool list.
+		Upstreams: []config.Upstream{{Name: "notes", MCP: &config.MCPUpstream{URL: upURL + "/mcp", Listen: new(false),
+			Headers: map[string]string{demo.DefaultUpstreamSecretHeader: upstreamSecret}}}},
+		Policy: config.Policy{Tools: demoPolicy()},
+		Log:    config.Log{Level: *level},
+		Admin:  config.Admin{Scope: demoAdminScope},
 		// The demo issuer's keys are fetched over loopback, in plain http.
 		Outbound: config.Outbound{AllowHTTPLoopback: true},
 	}
@@ -211,21 +303,26 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// The issuer issues tokens for the gateway's resource only.
 	issuer, err := demo.NewIssuer(demo.IssuerOptions{
-		Issuer:       issURL,
-		Audience:     cfg.Resource(),
-		DefaultScope: strings.Join(demoBaseline, " "),
-		AutoApprove:  *autoApprove,
+		Issuer:                 issURL,
+		Audience:               cfg.Resource(),
+		DefaultScope:           strings.Join(demoBaseline, " "),
+		AutoApprove:            *autoApprove,
+		Password:               password.value,
+		AllowAdmin:             *guard.allowAdmin,
+		AllowClientCredentials: *guard.allowClientCredentials,
 	})
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("start demo issuer: %w", err)
 	}
 	warnAutoApprove(stderr, issuer, *autoApprove)
-	notes := demo.NewNotes(demo.NotesOptions{})
+	notes := demo.NewNotes(demo.NotesOptions{UpstreamSecret: upstreamSecret})
 	bo := mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout}
-	if issuer.MintEnabled() {
+	if issuer.MintEnabled() && urlOnLoopback(gwURL) {
 		// The admin page offers loopback visitors a token for the demo's
-		// admin user, so the demo needs no sign-in to look at.
+		// admin user, so the demo needs no sign-in to look at. Only when
+		// the gateway's public URL is on loopback: behind a tunnel every
+		// visitor's connection comes from loopback.
 		bo.DemoAdminToken = func(context.Context) (string, error) {
 			mr, err := issuer.Mint(demo.MintRequest{Sub: "admin", Scope: demoAdminScope + " " + strings.Join(demoBaseline, " "), OrgID: "acme", ExpiresIn: 3600})
 			return mr.AccessToken, err
@@ -258,7 +355,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 
-	fmt.Fprint(stdout, demoBanner(cfg.Resource(), issURL, upURL, issuer.MintEnabled(), *autoApprove))
+	fmt.Fprint(stdout, demoBanner(cfg.Resource(), issURL, upURL, issuer, *autoApprove, password))
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -276,10 +373,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoAdminScope is the scope of the demo's admin endpoints.
 const demoAdminScope = "gateway:admin"
 
-func demoBanner(resource, issuer, upstreamURL string, mint, autoApprove bool) string {
-	approval := "opens its approval page, where you\npick alice, bob or admin and approve the scopes."
+func demoBanner(resource, issuer, upstreamURL string, iss *demo.Issuer, autoApprove bool, password signInPassword) string {
+	mint := iss.MintEnabled()
+	users, hinted := "alice, bob or admin", "bob or admin"
+	if !iss.AdminOffered() {
+		users, hinted = "alice or bob", "bob"
+	}
+	approval := "opens its approval page, where you\npick " + users + " and approve the scopes."
+	if iss.PasswordRequired() {
+		approval = "opens its approval page, where you\nenter the sign-in password, pick " + users + " and approve the scopes."
+	}
 	if autoApprove {
-		approval = "is signed in at once as alice\n(--auto-approve; a login_hint picks bob or admin)."
+		approval = "is signed in at once as alice\n(--auto-approve; a login_hint picks " + hinted + ")."
 	}
 	lead := "Or sign in"
 	if !mint {
@@ -292,28 +397,39 @@ issuer %[2]s, registers itself and %[3]s
                  URL %[1]s, Connect
   Cursor         ~/.cursor/mcp.json: {"mcpServers":{"gatewaystack-demo":{"url":"%[1]s"}}}
 `, resource, issuer, approval, lead)
+	if note := password.note(); note != "" {
+		login += "\n" + note + "\n"
+	}
 	if !mint {
+		admin := "that only admin is granted."
+		if !iss.AdminOffered() {
+			admin = "that no one is granted: admin is not offered (--allow-admin)."
+		}
+		grants := "tokens only from the sign-in page"
+		if iss.ClientCredentialsEnabled() {
+			grants = "client_credentials on (--allow-client-credentials)"
+		}
 		return fmt.Sprintf(`
 Gatewaystack demo is running.
 
   MCP gateway    %[1]s
-  demo issuer    %[2]s   (OAuth metadata: %[2]s/.well-known/oauth-authorization-server; /mint off: the issuer URL is not on loopback)
-  notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
+  demo issuer    %[2]s   (OAuth metadata: %[2]s/.well-known/oauth-authorization-server; /mint off: the issuer URL is not on loopback; %[6]s)
+  notes upstream %[3]s/mcp   (answers only the gateway: its per-run secret header and the identity)
 
 Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
 a step-up scope (write_note) and notes:admin an entitlement (delete_all_notes)
-that only admin is granted.
+%[5]s
 %[4]s
 Audit lines follow, one per decision. Press Ctrl-C to stop.
 
-`, resource, issuer, upstreamURL, login)
+`, resource, issuer, upstreamURL, login, admin, grants)
 	}
 	return fmt.Sprintf(`
 Gatewaystack demo is running.
 
   MCP gateway    %[1]s
   demo issuer    %[2]s   (JWKS: %[2]s/.well-known/jwks.json, POST /mint, OAuth 2.1 sign-in)
-  notes upstream %[3]s/mcp   (refuses calls without the gateway's identity)
+  notes upstream %[3]s/mcp   (answers only the gateway: its per-run secret header and the identity)
   admin page     %[5]s/admin   (health, upstreams, latest audit events, usage today)
 
 Demo policy: tool:read is the baseline scope (list_notes, read_note), tool:write
@@ -348,6 +464,7 @@ func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	aud := fs.String("audience", "http://127.0.0.1:8080/mcp", "audience of /mint tokens and the default resource (default: the first --resource when --resource is given)")
 	scope := fs.String("default-scope", "tool:read", "scope of tokens minted or authorized without one")
 	autoApprove := fs.Bool("auto-approve", false, "approve sign-ins at once, as the login_hint user or alice, without the approval page (headless tests)")
+	guard := addIssuerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -367,7 +484,17 @@ func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if !flagSet(fs, "audience") {
 		audience = resources[0]
 	}
-	warnExposed(stderr, "addr", *addr, "demo issuer, which hands out tokens for its demo users to anyone who asks,")
+	warnExposed(stderr, "addr", *addr, "demo issuer, which signs in demo users for whoever reaches its sign-in page,")
+	// The issuer URL's host decides whether the sign-in page needs a
+	// password; a usage error is reported before anything is bound.
+	hostURL := *pubURL
+	if hostURL == "" {
+		hostURL, _ = loopbackURL("addr", *addr)
+	}
+	password, err := choosePassword(fs, guard, hostURL, *autoApprove)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (move the issuer with --addr)", *addr, err)
@@ -381,11 +508,14 @@ func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		issURL = *pubURL
 	}
 	issuer, err := demo.NewIssuer(demo.IssuerOptions{
-		Issuer:       issURL,
-		Audience:     audience,
-		Resources:    resources,
-		DefaultScope: *scope,
-		AutoApprove:  *autoApprove,
+		Issuer:                 issURL,
+		Audience:               audience,
+		Resources:              resources,
+		DefaultScope:           *scope,
+		AutoApprove:            *autoApprove,
+		Password:               password.value,
+		AllowAdmin:             *guard.allowAdmin,
+		AllowClientCredentials: *guard.allowClientCredentials,
 	})
 	if err != nil {
 		return usageError{msg: err.Error(), fs: fs}
@@ -396,11 +526,23 @@ func cmdIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		mint = "/mint off: the issuer URL is not on loopback"
 	}
 	approval := "approval page"
-	if *autoApprove {
+	switch {
+	case *autoApprove:
 		approval = "auto-approve as alice or the login_hint user"
+	case issuer.PasswordRequired():
+		approval = "approval page with password"
+	}
+	if !issuer.AdminOffered() {
+		approval += "; admin not offered (--allow-admin)"
+	}
+	if !issuer.ClientCredentialsEnabled() {
+		approval += "; client_credentials off (--allow-client-credentials)"
 	}
 	fmt.Fprintf(stdout, "demo issuer %s (JWKS %s%s, %s) for audience %s\n", issURL, issURL, demo.JWKSPath, mint, audience)
 	fmt.Fprintf(stdout, "OAuth 2.1 metadata %s%s; resources %s; sign-in: %s\n", strings.TrimSuffix(issURL, "/"), demo.MetadataPath, strings.Join(issuer.Resources(), ", "), approval)
+	if note := password.note(); note != "" {
+		fmt.Fprintln(stdout, note)
+	}
 	if err := mcp.ServeHTTP(ctx, ln, issuer.Handler(), 5*time.Second, nil); err != nil {
 		return fmt.Errorf("serve issuer: %w", err)
 	}
