@@ -18,6 +18,7 @@ func TestAuth0WebhookIsMountedWithHealth(t *testing.T) {
 	const secret = "0123456789abcdef0123456789abcdef"
 	g := newGateway(t, gatewayOptions{configure: func(c *config.Config) {
 		c.Auth0 = config.Auth0{ManagementURL: closedPortURL(t), ClientID: "m2m", ClientSecret: "m2m-secret-value", WebhookSecret: secret}
+		c.Admin.Scope = "gateway:admin"
 	}})
 	r := do(t, g.client, http.MethodPost, g.URL+gsmcp.Auth0WebhookPath, hdr("X-Webhook-Secret", "wrong", "Content-Type", "application/json"), []byte(`[]`))
 	if r.StatusCode != http.StatusUnauthorized {
@@ -28,7 +29,13 @@ func TestAuth0WebhookIsMountedWithHealth(t *testing.T) {
 	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), `"skipped":1`) {
 		t.Errorf("a batch without registrations: %d %s", r.StatusCode, r.body)
 	}
+	// Without the admin scope: states only, no details.
 	r = do(t, g.client, http.MethodGet, g.URL+"/health/auth0", nil, nil)
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(r.body), `"auth0_webhook":{"ok":false}`) ||
+		strings.Contains(string(r.body), "management_configured") || strings.Contains(string(r.body), "127.0.0.1") {
+		t.Errorf("/health/auth0 without credentials = %d %s", r.StatusCode, r.body)
+	}
+	r = do(t, g.client, http.MethodGet, g.URL+"/health/auth0", http.Header{"Authorization": {bearer(g.minter.token("ops", "gateway:admin"))}}, nil)
 	var h struct {
 		OK     bool `json:"ok"`
 		Checks struct {

@@ -251,7 +251,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		mux.Handle("/metrics", g.o.Metrics.Handler())
 	}
 	if g.o.IdP != nil {
-		h := &idpHealth{o: *g.o.IdP}
+		h := &idpHealth{o: *g.o.IdP, details: g.healthDetails}
 		for _, p := range IdPHealthPaths {
 			mux.Handle(p, h)
 		}
@@ -260,12 +260,14 @@ func (g *Gateway) routes() (http.Handler, error) {
 		mux.Handle(Auth0WebhookPath, g.hostCheck(g.o.Auth0Webhook))
 	}
 	if g.o.AdminScope != "" {
-		mux.Handle(AdminUsagePath, g.hostCheck(http.HandlerFunc(g.serveAdminUsage)))
-		mux.Handle(AdminOverviewPath, g.hostCheck(http.HandlerFunc(g.serveAdminOverview)))
-		mux.Handle(AdminAuditPath, g.hostCheck(http.HandlerFunc(g.serveAdminAudit)))
-		mux.Handle(AdminPagePath, g.hostCheck(http.HandlerFunc(g.serveAdminPage)))
+		// The admin API checks Origin as /mcp does: a page on another
+		// origin cannot drive it with an operator's browser.
+		mux.Handle(AdminUsagePath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminUsage))))
+		mux.Handle(AdminOverviewPath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminOverview))))
+		mux.Handle(AdminAuditPath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminAudit))))
+		mux.Handle(AdminPagePath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminPage))))
 		if g.o.DemoAdminToken != nil {
-			mux.Handle(AdminDemoToken, g.hostCheck(http.HandlerFunc(g.serveDemoToken)))
+			mux.Handle(AdminDemoToken, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveDemoToken))))
 		}
 	}
 	if g.o.Proxy != nil {
@@ -277,39 +279,95 @@ func (g *Gateway) routes() (http.Handler, error) {
 	return mux, nil
 }
 
+// serveHealth answers liveness. Without credentials it carries states and
+// reason codes only; the details an operator needs (upstream and audit
+// errors, which name addresses) need a bearer token with the admin scope
+// (healthDetails).
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	details := g.healthDetails(r)
+	writeHealth(w, http.StatusOK, map[string]any{
 		"ok":           true,
 		"version":      g.o.Version,
 		"upstreams":    g.o.Router.Names(),
 		"jwks_ready":   g.ready(),
 		"resource":     g.o.Resource,
-		"upstream":     g.o.Router.Health(),
-		"limits_store": g.storeHealth(),
-		"audit_sinks":  g.auditSinks(),
-		"warnings":     g.auditWarnings(),
+		"upstream":     g.upstreamHealth(details),
+		"limits_store": g.storeHealthFor(details),
+		"audit_sinks":  g.auditSinks(details),
+		"warnings":     g.auditWarnings(details),
 	})
 }
 
-// auditSinks reports the audit sinks' queues (empty when unknown).
-func (g *Gateway) auditSinks() []audit.SinkStats {
+// healthDetails reports whether r may see the health details: it carries
+// a bearer token that verifies and holds the admin scope. A missing or
+// failing token is not an error here (health probes carry none): the
+// answer is then the summary.
+func (g *Gateway) healthDetails(r *http.Request) bool {
+	if g.o.AdminScope == "" || r.Header.Get("Authorization") == "" {
+		return false
+	}
+	token, aerr := auth.BearerToken(r)
+	if aerr != nil {
+		return false
+	}
+	id, err := g.o.Verifier.Verify(r.Context(), token)
+	return err == nil && id.HasScope(g.o.AdminScope)
+}
+
+// writeHealth writes a health answer, never cached (it depends on the
+// caller's credentials).
+func writeHealth(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Add("Vary", "Authorization")
+	writeJSON(w, status, v)
+}
+
+// upstreamHealth is the upstreams' state, without their errors (which name
+// addresses) unless details.
+func (g *Gateway) upstreamHealth(details bool) []upstream.Health {
+	hs := g.o.Router.Health()
+	if !details {
+		for i := range hs {
+			hs[i].LastError = ""
+		}
+	}
+	return hs
+}
+
+// auditSinks reports the audit sinks' queues (empty when unknown), without
+// their errors unless details.
+func (g *Gateway) auditSinks(details bool) []audit.SinkStats {
 	if g.o.AuditStats == nil {
 		return []audit.SinkStats{}
 	}
-	return g.o.AuditStats()
+	out := g.o.AuditStats()
+	if !details {
+		for i := range out {
+			out[i].LastError = ""
+		}
+	}
+	return out
 }
 
 // auditWarnings names the audit sinks that lost events or are failing; they
 // do not make the gateway unready (requests are still served and audited
-// elsewhere), but an operator must see them.
-func (g *Gateway) auditWarnings() []string {
+// elsewhere), but an operator must see them. The failure itself is named
+// only with details.
+func (g *Gateway) auditWarnings(details bool) []string {
 	out := []string{}
-	for _, s := range g.auditSinks() {
+	if g.o.AuditStats == nil {
+		return out
+	}
+	for _, s := range g.o.AuditStats() {
 		if s.Dropped > 0 {
 			out = append(out, fmt.Sprintf("audit sink %s dropped %d event(s)", s.Name, s.Dropped))
 		}
 		if s.LastError != "" && s.Queued > 0 {
-			out = append(out, fmt.Sprintf("audit sink %s is failing (%d queued): %s", s.Name, s.Queued, s.LastError))
+			msg := fmt.Sprintf("audit sink %s is failing (%d queued)", s.Name, s.Queued)
+			if details {
+				msg += ": " + s.LastError
+			}
+			out = append(out, msg)
 		}
 	}
 	return out
@@ -332,6 +390,17 @@ type StoreHealth struct {
 	LastOKAt    string `json:"last_ok_at,omitempty"`
 }
 
+// storeHealthFor is storeHealth without the store's last error (which may
+// name its address) unless details.
+func (g *Gateway) storeHealthFor(details bool) StoreHealth {
+	h := g.storeHealth()
+	if !details {
+		h.LastError = ""
+	}
+	return h
+}
+
+// storeHealth is the limit store's state with every detail (the admin API).
 func (g *Gateway) storeHealth() StoreHealth {
 	mode := "fail_closed"
 	if g.o.Limits.FailOpen {
@@ -359,7 +428,8 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	if !g.ready() {
 		problems = append(problems, "the issuer's signing keys are not loaded yet")
 	}
-	health := g.o.Router.Health()
+	details := g.healthDetails(r)
+	health := g.upstreamHealth(details)
 	for _, h := range health {
 		if h.Status != "up" {
 			problems = append(problems, "upstream "+h.Name+" is "+h.Status)
@@ -377,8 +447,8 @@ func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
 	if len(problems) > 0 {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health, "limits_store": g.storeHealth(),
-		"audit_sinks": g.auditSinks(), "warnings": g.auditWarnings()})
+	writeHealth(w, status, map[string]any{"ready": len(problems) == 0, "problems": problems, "jwks_ready": g.ready(), "upstream": health, "limits_store": g.storeHealthFor(details),
+		"audit_sinks": g.auditSinks(details), "warnings": g.auditWarnings(details)})
 }
 
 func (g *Gateway) ready() bool { return g.o.Ready == nil || g.o.Ready() }

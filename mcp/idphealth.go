@@ -61,11 +61,16 @@ type IdPHealth struct {
 	} `json:"jwks"`
 	// Checks holds the extra checks by name.
 	Checks map[string]any `json:"checks,omitempty"`
+	// checksOK is each extra check's outcome (what the summary keeps).
+	checksOK map[string]bool
 }
 
 // idpHealth serves /health/idp with a short-lived cache.
 type idpHealth struct {
 	o IdPOptions
+	// details reports whether a request may see the URLs and errors
+	// (a token with the admin scope); the others get states only.
+	details func(*http.Request) bool
 
 	mu     sync.Mutex
 	at     time.Time
@@ -85,8 +90,26 @@ func (h *idpHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.cached.OK {
 		status = http.StatusServiceUnavailable
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, h.cached)
+	out := h.cached
+	if h.details == nil || !h.details(r) {
+		out = out.summary()
+	}
+	writeHealth(w, status, out)
+}
+
+// summary is the report without what names the identity provider's
+// addresses or says how it failed: the states alone.
+func (r IdPHealth) summary() IdPHealth {
+	r.Issuer.URL, r.Issuer.Error = "", ""
+	r.JWKS.URI, r.JWKS.Error = "", ""
+	if len(r.Checks) > 0 {
+		checks := make(map[string]any, len(r.Checks))
+		for name := range r.Checks {
+			checks[name] = map[string]bool{"ok": r.checksOK[name]}
+		}
+		r.Checks = checks
+	}
+	return r
 }
 
 func (h *idpHealth) check(ctx context.Context) IdPHealth {
@@ -118,6 +141,7 @@ func (h *idpHealth) check(ctx context.Context) IdPHealth {
 	if h.o.Extra != nil {
 		name, ok, detail := h.o.Extra(ctx)
 		out.Checks = map[string]any{name: detail}
+		out.checksOK = map[string]bool{name: ok}
 		out.OK = out.OK && ok
 	}
 	return out
