@@ -22,8 +22,22 @@ import (
 // Times are kept in microseconds, which Lua's doubles hold exactly.
 //
 // Redis implements Store (GCRA), BudgetStore, RepeatStore and the session
-// revocation list. Keys are prefixed (default "gatewaystack:") and every
-// script touches one key, so a Redis Cluster works too.
+// revocation list. Keys are prefixed (default "gatewaystack:").
+//
+// Every charge — a rate-limit step, a budget spend or refund, a loop-guard
+// record — is applied at most once, although the client sends a command
+// again when its reply is lost (a read timeout, a dropped connection) and
+// Redis may already have run it. Each call carries an id of its own (the
+// process's random nonce and a counter); the script that charges also
+// stores its outcome under that id for RedisOptions.ReplayWindow, and a
+// script that finds the outcome stored returns it without charging again.
+// The id's key is written in the same script, so a check stays one round
+// trip, and it is tagged into the charged key's Redis Cluster hash slot, so
+// a script still touches one slot and a Redis Cluster works too. Refusals
+// and peeks charge nothing and are not stored: a retry decides them afresh.
+// When every attempt fails the call returns an error (the caller applies
+// its failure mode) even though the first attempt may have charged: a call
+// is never charged twice, and never passed without a charge or an error.
 type Redis struct {
 	*redisConn
 	prefix string
@@ -34,6 +48,9 @@ type redisConn struct {
 	client redis.UniversalClient
 	nonce  string
 	seq    atomic.Uint64
+	// replayMS is how long (ms) an applied charge's outcome is kept for a
+	// retry of the same call, as a script argument.
+	replayMS any
 
 	mu      sync.Mutex
 	lastErr error
@@ -58,7 +75,19 @@ type RedisOptions struct {
 	// Timeout bounds each command, dial included (default 250ms): a Redis
 	// that does not answer costs a request at most this long.
 	Timeout time.Duration
+	// ReplayWindow is how long Redis keeps the outcome of each applied
+	// charge, so that the client's retry of a call whose reply was lost is
+	// answered with it instead of charging again (default: 20 × Timeout,
+	// at least DefaultReplayWindow). A retry is sent within about three
+	// Timeouts of the first attempt; one that reaches Redis after the
+	// window (a connection stalled that long) charges again. Each charge
+	// keeps one small key for this long.
+	ReplayWindow time.Duration
 }
+
+// DefaultReplayWindow is the least RedisOptions.ReplayWindow, and the
+// window of a store made by NewRedisClient.
+const DefaultReplayWindow = 10 * time.Second
 
 // NewRedis connects lazily to the Redis at o.URL (no command is sent; see
 // Ping).
@@ -85,15 +114,24 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 10 * time.Millisecond
 	opt.DisableIdentity = true // no CLIENT SETINFO round trip per connection
-	return NewRedisClient(redis.NewClient(opt), o.Prefix), nil
+	if o.ReplayWindow <= 0 {
+		o.ReplayWindow = max(DefaultReplayWindow, 20*o.Timeout)
+	}
+	r := NewRedisClient(redis.NewClient(opt), o.Prefix)
+	r.replayMS = max(o.ReplayWindow.Milliseconds(), 1)
+	return r, nil
 }
 
 // NewRedisClient wraps an existing client (a cluster or sentinel client,
-// say). Close closes it.
+// say), keeping charges' outcomes for DefaultReplayWindow. Close closes it.
 func NewRedisClient(c redis.UniversalClient, prefix string) *Redis {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Redis{redisConn: &redisConn{client: c, nonce: hex.EncodeToString(b[:])}, prefix: prefix}
+	return &Redis{redisConn: &redisConn{
+		client:   c,
+		nonce:    hex.EncodeToString(b[:]),
+		replayMS: DefaultReplayWindow.Milliseconds(),
+	}, prefix: prefix}
 }
 
 // Namespace returns a view of the same connection whose keys are further
@@ -158,16 +196,71 @@ func (r *redisConn) note(err error) error {
 	return fmt.Errorf("redis: %w", err)
 }
 
+// replayPrelude opens every script that charges. KEYS[2] is the call's own
+// key (see Redis): when it holds an outcome, this very call was applied
+// before and its reply lost, so the outcome is returned and nothing is
+// charged again. remember, which the script calls where it charges, stores
+// the outcome there for ARGV[1] ms.
+const replayPrelude = `
+local seen = redis.call('GET', KEYS[2])
+if seen then
+  local out = {}
+  for v in string.gmatch(seen, '[^,]+') do out[#out + 1] = tonumber(v) end
+  return out
+end
+local function remember(r)
+  local s = {}
+  for i = 1, #r do s[i] = string.format('%.0f', r[i]) end
+  redis.call('SET', KEYS[2], table.concat(s, ','), 'PX', ARGV[1])
+  return r
+end
+`
+
+// opKey returns the key that keeps the outcome of one new call charging
+// key: "{tag}" (key's hash slot), the prefix, "op:" and the call's id, which
+// is unique across calls and, through the random nonce, across processes.
+// The id is the part after the last ':'.
+func (r *Redis) opKey(key string) string {
+	var num [16]byte
+	var b strings.Builder
+	b.Grow(8 + len(r.prefix) + len(r.nonce) + 16)
+	b.WriteByte('{')
+	b.Write(appendSlotTag(num[:0], key))
+	b.WriteByte('}')
+	b.WriteString(r.prefix)
+	b.WriteString("op:")
+	b.WriteString(r.nonce)
+	b.Write(strconv.AppendUint(num[:0], r.seq.Add(1), 36))
+	return b.String()
+}
+
+// run runs script (which opens with replayPrelude) for one new call
+// charging key: KEYS are key and the call's opKey, ARGV the replay window
+// (r.replayMS, which args starts with) and the rest of args. A retry of the
+// command carries the same opKey, so Redis applies it once. The reply must
+// hold want values.
+func (r *Redis) run(ctx context.Context, script *redis.Script, what, key string, want int, args ...any) ([]int64, error) {
+	keys := []string{key, r.opKey(key)}
+	v, err := script.Run(ctx, r.client, keys, args...).Int64Slice()
+	if err = r.note(err); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(v) != want {
+		return nil, fmt.Errorf("%s: redis script returned %d values, want %d", what, len(v), want)
+	}
+	return v, nil
+}
+
 // gcraScript is Store.Apply: the package comment's steps 1–4 on the key's
 // TAT (µs), which expires when the bucket is full again.
-// ARGV: interval µs, capacity, cost. Returns {allowed, remaining,
-// retry_after µs, reset_after µs}.
-var gcraScript = redis.NewScript(`
+// ARGV: replay window ms, interval µs, capacity, cost. Returns {allowed,
+// remaining, retry_after µs, reset_after µs}.
+var gcraScript = redis.NewScript(replayPrelude + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local interval = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
 local tau = cap * interval
 local tat = now
 local v = redis.call('GET', KEYS[1])
@@ -188,7 +281,7 @@ if cost <= 0 then
   return {1, math.floor((now - (tat - tau)) / interval), 0, tat - now}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', newTAT), 'PX', math.ceil((newTAT - now) / 1000) + 1)
-return {1, math.floor((now - allowAt) / interval), 0, newTAT - now}
+return remember({1, math.floor((now - allowAt) / interval), 0, newTAT - now})
 `)
 
 // Apply implements Store.
@@ -197,12 +290,9 @@ func (r *Redis) Apply(ctx context.Context, key string, rt Rate, cost int) (Resul
 		return Result{}, err
 	}
 	interval := max(int64(rt.Interval()/time.Microsecond), 1)
-	v, err := gcraScript.Run(ctx, r.client, []string{r.prefix + "rate:" + key}, interval, rt.Capacity(), cost).Int64Slice()
-	if err = r.note(err); err != nil {
+	v, err := r.run(ctx, gcraScript, "rate limit", r.prefix+"rate:"+key, 4, r.replayMS, interval, rt.Capacity(), cost)
+	if err != nil {
 		return Result{}, err
-	}
-	if len(v) != 4 {
-		return Result{}, fmt.Errorf("redis: rate script returned %d values, want 4", len(v))
 	}
 	return Result{
 		Allowed:    v[0] == 1,
@@ -216,15 +306,15 @@ func (r *Redis) Apply(ctx context.Context, key string, rt Rate, cost int) (Resul
 // budgetScript is BudgetStore.Spend and Refund on a hash {start, used}
 // holding the current period's spending; a hash from an older period counts
 // as empty. The key expires when its period ends.
-// ARGV: period µs, units, cost, refund (0/1). Returns {allowed, used,
-// reset_after µs}.
-var budgetScript = redis.NewScript(`
+// ARGV: replay window ms, period µs, units, cost, refund (0/1). Returns
+// {allowed, used, reset_after µs}.
+var budgetScript = redis.NewScript(replayPrelude + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local period = tonumber(ARGV[1])
-local units = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local refund = ARGV[4] == '1'
+local period = tonumber(ARGV[2])
+local units = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local refund = ARGV[5] == '1'
 local start = now - (now % period)
 local stop = start + period
 local sstart = string.format('%.0f', start)
@@ -236,6 +326,7 @@ if refund then
     used = used - cost
     if used < 0 then used = 0 end
     redis.call('HSET', KEYS[1], 'used', string.format('%.0f', used))
+    return remember({1, used, stop - now})
   end
   return {1, used, stop - now}
 end
@@ -246,6 +337,7 @@ if cost > 0 then
   used = used + cost
   redis.call('HSET', KEYS[1], 'start', sstart, 'used', string.format('%.0f', used))
   redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil(stop / 1000) + 1000))
+  return remember({1, used, stop - now})
 end
 return {1, used, stop - now}
 `)
@@ -259,12 +351,9 @@ func (r *Redis) budget(ctx context.Context, key string, b Budget, cost int64, re
 	if refund {
 		rf = "1"
 	}
-	v, err := budgetScript.Run(ctx, r.client, []string{r.budgetKey(key, b)}, period, b.Units, cost, rf).Int64Slice()
-	if err = r.note(err); err != nil {
+	v, err := r.run(ctx, budgetScript, "budget", r.budgetKey(key, b), 3, r.replayMS, period, b.Units, cost, rf)
+	if err != nil {
 		return BudgetResult{}, err
-	}
-	if len(v) != 3 {
-		return BudgetResult{}, fmt.Errorf("redis: budget script returned %d values, want 3", len(v))
 	}
 	return BudgetResult{
 		Allowed:    v[0] == 1,
@@ -339,22 +428,23 @@ func escapeGlob(s string) string {
 }
 
 // repeatScript is RepeatStore.Record on a sorted set of call times (µs)
-// trimmed to the window. ARGV: window µs, max, member suffix. Returns
+// trimmed to the window; each member is a call's time and id (the end of
+// KEYS[2]), unique. ARGV: replay window ms, window µs, max. Returns
 // {allowed, count, retry_after µs}.
-var repeatScript = redis.NewScript(`
+var repeatScript = redis.NewScript(replayPrelude + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local w = tonumber(ARGV[1])
-local max = tonumber(ARGV[2])
+local w = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - w))
 local n = redis.call('ZCARD', KEYS[1])
 if n >= max then
   local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
   return {0, n, tonumber(oldest[2]) + w - now}
 end
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f', now) .. ':' .. ARGV[3])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f', now) .. ':' .. string.match(KEYS[2], '[^:]*$'))
 redis.call('PEXPIRE', KEYS[1], math.ceil(w / 1000) + 1)
-return {1, n + 1, 0}
+return remember({1, n + 1, 0})
 `)
 
 // Record implements RepeatStore.
@@ -363,13 +453,9 @@ func (r *Redis) Record(ctx context.Context, key string, rp Repeat) (RepeatResult
 		return RepeatResult{}, err
 	}
 	w := max(int64(rp.Window/time.Microsecond), 1)
-	member := r.nonce + strconv.FormatUint(r.seq.Add(1), 36)
-	v, err := repeatScript.Run(ctx, r.client, []string{r.prefix + "repeat:" + key}, w, rp.Max, member).Int64Slice()
-	if err = r.note(err); err != nil {
+	v, err := r.run(ctx, repeatScript, "loop guard", r.prefix+"repeat:"+key, 3, r.replayMS, w, rp.Max)
+	if err != nil {
 		return RepeatResult{}, err
-	}
-	if len(v) != 3 {
-		return RepeatResult{}, fmt.Errorf("redis: loop-guard script returned %d values, want 3", len(v))
 	}
 	return RepeatResult{Allowed: v[0] == 1, Count: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
 }

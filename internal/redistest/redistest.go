@@ -3,6 +3,10 @@
 // $GATEWAYSTACK_REDIS_SERVER, else redis-server on PATH (make test installs
 // it when missing). Without one, the test is skipped — unless
 // GATEWAYSTACK_REQUIRE_REDIS=1 (set by make test), when it fails.
+//
+// StartCluster starts one as a one-node Redis Cluster; StartProxy puts a
+// TCP proxy in front of one that can lose a script's reply after Redis ran
+// the script, so that the client retries it.
 package redistest
 
 import (
@@ -26,6 +30,7 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
+	args []string // extra arguments (StartCluster)
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  syncBuffer // the server's output, shown when the test fails
@@ -52,6 +57,12 @@ func (b *syncBuffer) String() string {
 // Start starts a redis-server on a free loopback port, without persistence.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startWith(t)
+}
+
+// startWith starts a redis-server with extra arguments.
+func startWith(t testing.TB, args ...string) *Server {
+	t.Helper()
 	bin := os.Getenv("GATEWAYSTACK_REDIS_SERVER")
 	if bin == "" {
 		p, err := exec.LookPath("redis-server")
@@ -69,7 +80,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir(), args: args}
 	s.start()
 	t.Cleanup(func() {
 		s.Stop()
@@ -88,10 +99,11 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.CommandContext(context.Background(), s.bin,
+	args := append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "yes", "--loglevel", "warning")
+		"--protected-mode", "yes", "--loglevel", "warning"}, s.args...)
+	cmd := exec.CommandContext(context.Background(), s.bin, args...)
 	cmd.Stdout, cmd.Stderr = &s.log, &s.log
 	proctest.SetProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
