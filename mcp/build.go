@@ -225,6 +225,12 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 				}
 				return 0
 			},
+			Streams: func() int {
+				if g := gwRef.Load(); g != nil {
+					return g.OpenStreams()
+				}
+				return 0
+			},
 		})
 	}
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)

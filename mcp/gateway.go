@@ -119,6 +119,9 @@ type Options struct {
 	MaxConcurrent, MaxConcurrentPerSubject int
 	// ReadTimeout bounds reading a request body (0: none).
 	ReadTimeout time.Duration
+	// MaxStreamsPerSession and MaxStreamsPerSubject cap the event streams
+	// held open (0: the defaults, 4 and 32).
+	MaxStreamsPerSession, MaxStreamsPerSubject int
 }
 
 // Gateway is the MCP front of the gateway.
@@ -147,6 +150,8 @@ type Gateway struct {
 	days tenantDays
 	// caps bounds the requests in progress.
 	caps *concurrency
+	// streams bounds the event streams held open.
+	streams *streamCaps
 	// tools caches decoded tool definitions (paramHeadersMatch).
 	tools sync.Map
 }
@@ -188,6 +193,7 @@ func New(o Options) (*Gateway, error) {
 	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
 	o.Router.OnNotification(g.onUpstreamNotification)
 	g.caps = newConcurrency(o.MaxConcurrent, o.MaxConcurrentPerSubject)
+	g.streams = newStreamCaps(o.MaxStreamsPerSession, o.MaxStreamsPerSubject)
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}

@@ -298,6 +298,14 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if env.Method == "initialize" {
 		ctx = context.WithValue(ctx, capsKey{}, declaredCaps(env.Params))
 	}
+	if r.Method == http.MethodGet {
+		// An event stream: capped per session and per subject.
+		if full := g.streams.enter(sid, id.Subject); full != "" {
+			g.refuseStream(w, st, full)
+			return
+		}
+		defer g.streams.leave(sid, id.Subject)
+	}
 	g.audit(st, audit.Allow, "allowed", 0)
 	r = r.WithContext(ctx)
 	if r.Method == http.MethodPost {

@@ -58,6 +58,8 @@ type Sources struct {
 	Store     func() StoreState
 	// Sessions returns how many sessions made a request recently.
 	Sessions func() int
+	// Streams returns how many event streams are open.
+	Streams func() int
 }
 
 // Metrics records the gateway's metrics.
@@ -167,12 +169,14 @@ var (
 		"Failed limit-store commands.", []string{"kind"}, nil)
 	descSessions = prometheus.NewDesc(Namespace+"_sessions_active",
 		"Sessions that made a request in the last 5 minutes (this replica).", nil, nil)
+	descStreams = prometheus.NewDesc(Namespace+"_streams_open",
+		"Event streams held open (this replica); capped per session and per subject.", nil, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUpstreamUp, descUpstreamInFlight, descSinkQueued, descSinkDelivered,
 		descSinkDropped, descSinkFailed, descJWKSFetches, descJWKSFailures, descJWKSKeys, descJWKSReady,
-		descStoreUp, descStoreErrors, descSessions} {
+		descStoreUp, descStoreErrors, descSessions, descStreams} {
 		ch <- d
 	}
 }
@@ -212,6 +216,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Sessions != nil {
 		gauge(descSessions, float64(c.src.Sessions()))
+	}
+	if c.src.Streams != nil {
+		gauge(descStreams, float64(c.src.Streams()))
 	}
 }
 
