@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,19 @@ type soakResult struct {
 	statuses map[string]int
 	ids      []string
 	problems []string
+	// latencies of the normal callers' answered calls, before and while
+	// the abuser runs.
+	calm, abused []time.Duration
+}
+
+// p99 is the 99th percentile of ds (0 when empty).
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)*99/100]
 }
 
 func (s *soakResult) add(kind string, id string, problem string) {
@@ -90,8 +104,12 @@ func (s *soakResult) add(kind string, id string, problem string) {
 // shuts down as on SIGTERM. Pass: no panic, no goroutine left behind, the
 // heap back near its baseline, every failed call a clean error, no audit
 // event lost, and every allowed call authorized. GATEWAYSTACK_SOAK sets
-// the duration (default 8s; make soak runs 3m). Not parallel: it checks
-// the process's goroutines.
+// the duration (default 8s; make soak runs 3m). For the second half of the
+// run an abuser with a valid token also sends 1 MB made-up tool names,
+// bodies slower than server.read_timeout and floods of event streams; the
+// heap must stay bounded and the normal callers keep being served (their
+// p99 before and during the abuse is logged). Not parallel: it checks the
+// process's goroutines.
 func TestFaultSoak(t *testing.T) {
 	duration := 8 * time.Second
 	if v := os.Getenv("GATEWAYSTACK_SOAK"); v != "" {
@@ -143,6 +161,8 @@ func TestFaultSoak(t *testing.T) {
 			c.Limits.PerTenant = config.Rate{Requests: intp(1_000_000), Window: time.Minute}
 			c.Limits.LoopGuard.MaxRepeats = intp(0)
 			c.Auth.JWKSRefetchCooldown = 100 * time.Millisecond
+			c.Server.MaxBodyBytes = 2 << 20
+			c.Server.ReadTimeout = time.Second
 		},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -172,7 +192,9 @@ func TestFaultSoak(t *testing.T) {
 	res := &soakResult{statuses: map[string]int{}}
 	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()
+	abuseFrom := time.Now().Add(duration / 2)
 	call := func(tok, tool string, wantResult bool) {
+		started := time.Now()
 		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"marker":"soak"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, tool)
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -218,6 +240,14 @@ func TestFaultSoak(t *testing.T) {
 				return
 			}
 			res.add("result", id, "")
+			took := time.Since(started)
+			res.mu.Lock()
+			if started.Before(abuseFrom) {
+				res.calm = append(res.calm, took)
+			} else {
+				res.abused = append(res.abused, took)
+			}
+			res.mu.Unlock()
 		case jsonErr != nil:
 			res.add("bad_body", id, fmt.Sprintf("%d with a body that is not JSON-RPC: %.200s", resp.StatusCode, b))
 		case msg.Error == nil:
@@ -270,6 +300,54 @@ func TestFaultSoak(t *testing.T) {
 
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(duration)
+	// The abuser: one subject with a valid token, from the second half on.
+	abuser := g.minter.token("abuser", baselineScope)
+	abuse := func(i int) {
+		switch i % 3 {
+		case 0: // a made-up 1 MB tool name
+			body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + strings.Repeat("n", 1<<20) + `"}}`
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+abuser)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if resp, err := client.Do(req); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if len(b) > 4096 {
+					res.add("abuse_echoed", "", fmt.Sprintf("a 1 MB name was answered with %d bytes", len(b)))
+				}
+			}
+		case 1: // a body slower than server.read_timeout
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", ln.Addr(), abuser)
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			_, _ = io.Copy(io.Discard, c)
+			_ = c.Close()
+		default: // a flood of event streams (stateless: answered at once)
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req.Header.Set("Authorization", "Bearer "+abuser)
+			req.Header.Set("Accept", "text/event-stream")
+			if resp, err := client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			cancel()
+		}
+	}
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Until(abuseFrom))
+			for i := 0; time.Now().Before(deadline) && i < 10_000; i++ {
+				abuse(i)
+			}
+		}()
+	}
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -307,6 +385,11 @@ func TestFaultSoak(t *testing.T) {
 	}
 
 	t.Logf("outcomes over %s: %v", duration, res.statuses)
+	t.Logf("normal callers' p99: %s over %d calls before the abuse, %s over %d calls during it",
+		p99(res.calm), len(res.calm), p99(res.abused), len(res.abused))
+	if len(res.abused) == 0 {
+		t.Error("no normal call was served while the abuser ran")
+	}
 	for _, p := range res.problems {
 		t.Error(p)
 	}
