@@ -28,10 +28,10 @@ REDIS_SERVER ?= $(shell command -v redis-server 2>/dev/null || echo /usr/bin/red
 # installed from Debian's packages when missing.
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: test fmt-check vet unit unit-norace fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke bench-steady soak
+.PHONY: test fmt-check vet tidy-check lint unit unit-norace fuzz fuzz-ci interop-tools conformance-tools conformance-report redis-tools chromium-tools build demo bench bench-go bench-smoke bench-steady soak
 
 ## test: everything CI checks — formatting, vet, and the race-enabled test suite
-test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet unit unit-norace bench-smoke fuzz-ci
+test: interop-tools conformance-tools redis-tools chromium-tools fmt-check vet tidy-check lint unit unit-norace bench-smoke fuzz-ci
 
 ## redis-tools: install redis-server (apt-get) when it is missing; the tests start and stop their own
 redis-tools:
@@ -76,6 +76,22 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck, pinned, installed into bin/ when missing (bump the version:
+# delete bin/staticcheck).
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/staticcheck
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## lint: staticcheck over every package, tests included
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+## tidy-check: go.mod and go.sum are what go mod tidy makes them
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # The interop and conformance tests fail (not skip) when these point at
 # missing tools.

@@ -143,8 +143,7 @@ func TestRunDetectsBrokenGateway(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok})
 	}))
 	defer issuer.Close()
-	var gw *httptest.Server
-	gw = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/.well-known/oauth-protected-resource"):
 			_ = json.NewEncoder(w).Encode(map[string]any{"resource": "http://localhost/mcp", "authorization_servers": []string{issuer.URL}})

@@ -172,7 +172,7 @@ func TestAS_PublicIssuerLimitsWrongPasswords(t *testing.T) {
 	answer.Set("nonce", approvalNonce(t, []byte(page)))
 	answer.Set("password", testPassword)
 	resp, body := as.decide(t, answer)
-	page = wantPageAgain(t, resp, body, http.StatusTooManyRequests, "Too many wrong passwords")
+	wantPageAgain(t, resp, body, http.StatusTooManyRequests, "Too many wrong passwords")
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("Retry-After = %q, want the seconds left", ra)
 	}

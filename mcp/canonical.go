@@ -49,9 +49,6 @@ const (
 	maxWorkflowID = 128
 )
 
-// errAmbiguousParams: params whose meaning depends on the decoder.
-var errAmbiguousParams = errors.New("ambiguous params")
-
 // canonicalParams is the one parsed form of the params of a forwarded
 // request (tools/call, prompts/get, resources/*, completion/complete).
 type canonicalParams struct {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +48,7 @@ func runStdioTests(m *testing.M) int {
 var buildStdioServer = sync.OnceValues(func() (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = "/usr/local/go/bin/go" // where the machine installs Go; make adds it to PATH
 	}
 	out := filepath.Join(stdioBinDir, "stdioserver")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
