@@ -176,7 +176,9 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 			t.Errorf("replica %d with Redis down: %d %s %v, want 503 limit_unavailable", i, code, body, err)
 		}
 		ready := readyState(t, client, strings.TrimSuffix(u, "/mcp")+"/health/ready")
-		if ready.code != http.StatusServiceUnavailable || ready.Store.OK || ready.Store.Kind != "redis" || ready.Store.LastError == "" {
+		// (Without an admin token the store's error, which may name its
+		// address, is not shown.)
+		if ready.code != http.StatusServiceUnavailable || ready.Store.OK || ready.Store.Kind != "redis" || ready.Store.LastError != "" {
 			t.Errorf("replica %d /health/ready with Redis down: %+v", i, ready)
 		}
 	}
