@@ -311,6 +311,11 @@ type Server struct {
 	// SessionTTL is the lifetime of a session id from its creation (default
 	// 24h); after it the client gets 404 and starts a new session.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// MaxSessionsPerSubject caps the sessions one subject has in use on a
+	// replica (default 256, 1 to 100000): a subject that starts one more
+	// ends its least recently used session, whose client gets 404 and
+	// starts a new one.
+	MaxSessionsPerSubject int `yaml:"max_sessions_per_subject"`
 	// Metrics serves Prometheus metrics at /metrics (default on).
 	Metrics *bool `yaml:"metrics"`
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).

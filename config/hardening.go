@@ -20,6 +20,7 @@ const (
 	DefaultMaxConcurrent           = 1024
 	DefaultMaxConcurrentPerSubject = 64
 	DefaultGCPercent               = 400
+	DefaultMaxSessionsPerSubject   = 256
 )
 
 func (c *Config) setHardeningDefaults() {
@@ -51,6 +52,9 @@ func (c *Config) setHardeningDefaults() {
 	}
 	if s.GCPercent == 0 {
 		s.GCPercent = DefaultGCPercent
+	}
+	if s.MaxSessionsPerSubject == 0 {
+		s.MaxSessionsPerSubject = DefaultMaxSessionsPerSubject
 	}
 }
 
@@ -90,6 +94,9 @@ func (c *Config) validateHardening(add func(field, format string, args ...any)) 
 	}
 	if s.GCPercent < 25 || s.GCPercent > 10000 {
 		add("server.gc_percent", "%d is out of range; use 25 to 10000 (default 400; the GOGC environment variable, when set, wins)", s.GCPercent)
+	}
+	if s.MaxSessionsPerSubject < 1 || s.MaxSessionsPerSubject > 100_000 {
+		add("server.max_sessions_per_subject", "%d is out of range; use 1 to 100000 (default 256; there is no setting without a cap)", s.MaxSessionsPerSubject)
 	}
 	t := c.TLS
 	switch {

@@ -136,6 +136,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		_ = v.Close()
 		return nil, err
 	}
+	sessions.LimitPerSubject(cfg.Server.MaxSessionsPerSubject)
 	auditor, recent, err := buildAuditor(cfg, o)
 	if err != nil {
 		_ = v.Close()
@@ -288,6 +289,8 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		return nil, fmt.Errorf("build gateway: %w", err)
 	}
 	gwRef.Store(gw)
+	// What the gateway keeps per session goes when the session ends.
+	sessions.OnEnd(gw.endSession)
 	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
 	router.Start(probes)
 	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared, auditor: auditor, dcr: dcr}, nil

@@ -6,11 +6,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/auth"
+	"github.com/gatewaystack/gatewaystack/policy"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
 
@@ -122,7 +128,7 @@ const maxLogLevels = 1 << 16
 
 // logLevels holds the log level each session-era client set with
 // logging/setLevel, on this replica (like every per-session setting mcp-go
-// keeps); a session DELETE forgets it.
+// keeps); it is forgotten when the session ends (endSession).
 type logLevels struct {
 	mu     sync.Mutex
 	levels map[string]mcpgo.LoggingLevel
@@ -146,6 +152,13 @@ func (l *logLevels) forget(session string) {
 	l.mu.Unlock()
 }
 
+// size is how many sessions' levels are kept.
+func (l *logLevels) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.levels)
+}
+
 // get returns the level session set, or defaultLogLevel.
 func (l *logLevels) get(session string) mcpgo.LoggingLevel {
 	l.mu.Lock()
@@ -156,41 +169,254 @@ func (l *logLevels) get(session string) mcpgo.LoggingLevel {
 	return defaultLogLevel
 }
 
-// subscriptions tracks which sessions subscribed to which resource URIs.
+// maxSubscriptionsPerSession bounds the resource subscriptions one
+// session holds.
+const maxSubscriptionsPerSession = 1024
+
+// errTooManySubscriptions: a session holds maxSubscriptionsPerSession
+// subscriptions already.
+var errTooManySubscriptions = errors.New("mcp: too many resource subscriptions in one session")
+
+// subKey names one upstream subscription: the gateway holds one session per
+// upstream, so each (upstream, URI) is subscribed there at most once, for
+// every client session that subscribed to it.
+type subKey struct{ upstream, uri string }
+
+// subscribers are the client sessions subscribed to one (upstream, URI).
+type subscribers struct {
+	up     upstream.Upstream
+	owners map[string]struct{}
+}
+
+// pendingUnsubscribe is an upstream subscription nobody holds any more,
+// which the gateway ends with resources/unsubscribe.
+type pendingUnsubscribe struct {
+	up  upstream.Upstream
+	uri string
+}
+
+// subscriptions tracks which client sessions subscribed to which resource
+// URIs of which upstream, counting subscribers so that the shared upstream
+// session is subscribed once, while anyone wants the updates: only the first
+// subscriber's resources/subscribe goes upstream, and resources/unsubscribe
+// goes upstream only when the last one leaves — by unsubscribing, or when
+// its session ends (endSession).
 type subscriptions struct {
-	mu   sync.Mutex
-	subs map[string]map[string]struct{} // uri -> session ids
+	mu      sync.Mutex
+	keys    map[subKey]*subscribers
+	byOwner map[string]map[subKey]struct{}
 }
 
-func (s *subscriptions) add(uri, session string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.subs == nil {
-		s.subs = map[string]map[string]struct{}{}
-	}
-	if s.subs[uri] == nil {
-		s.subs[uri] = map[string]struct{}{}
-	}
-	s.subs[uri][session] = struct{}{}
+// subscribe records owner (a session id) as subscribed to uri of up. first
+// reports that nobody was before: the subscription must be forwarded to
+// up; otherwise the upstream session is subscribed already and the client
+// is answered with an empty result. An owner holding
+// maxSubscriptionsPerSession subscriptions gets errTooManySubscriptions.
+func (s *subscriptions) subscribe(up upstream.Upstream, uri, owner string) (first bool, err error) {
+	return s.subscribeKey(subKey{up.Name(), uri}, up, owner)
 }
 
-func (s *subscriptions) remove(uri, session string) {
+func (s *subscriptions) subscribeKey(k subKey, up upstream.Upstream, owner string) (first bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.subs[uri], session)
-	if len(s.subs[uri]) == 0 {
-		delete(s.subs, uri)
+	if s.keys == nil {
+		s.keys = map[subKey]*subscribers{}
+		s.byOwner = map[string]map[subKey]struct{}{}
 	}
+	mine := s.byOwner[owner]
+	if _, ok := mine[k]; ok {
+		return false, nil
+	}
+	if len(mine) >= maxSubscriptionsPerSession {
+		return false, errTooManySubscriptions
+	}
+	if mine == nil {
+		mine = map[subKey]struct{}{}
+		s.byOwner[owner] = mine
+	}
+	mine[k] = struct{}{}
+	subs := s.keys[k]
+	if subs == nil {
+		subs = &subscribers{up: up, owners: map[string]struct{}{}}
+		s.keys[k] = subs
+	}
+	first = len(subs.owners) == 0
+	subs.owners[owner] = struct{}{}
+	return first, nil
 }
 
-func (s *subscriptions) sessions(uri string) []string {
+// unsubscribe forgets owner's subscription to uri of the upstream named
+// upstreamName. last reports that owner held it and nobody else does: the
+// unsubscribe must be forwarded upstream; otherwise the client is answered
+// with an empty result and the upstream session stays subscribed for the
+// others.
+func (s *subscriptions) unsubscribe(upstreamName, uri, owner string) (last bool) {
+	k := subKey{upstreamName, uri}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.subs[uri]))
-	for id := range s.subs[uri] {
-		out = append(out, id)
+	if _, ok := s.byOwner[owner][k]; !ok {
+		return false
+	}
+	s.forgetLocked(k, owner)
+	_, held := s.keys[k]
+	return !held
+}
+
+// endSession forgets every subscription of owner, whose session ended, and
+// returns the upstream subscriptions nobody holds any more, for the gateway
+// to end.
+func (s *subscriptions) endSession(owner string) []pendingUnsubscribe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []pendingUnsubscribe
+	for k := range s.byOwner[owner] {
+		subs := s.keys[k]
+		s.forgetLocked(k, owner)
+		if _, held := s.keys[k]; !held && subs != nil && subs.up.Caller != nil {
+			out = append(out, pendingUnsubscribe{up: subs.up, uri: k.uri})
+		}
 	}
 	return out
+}
+
+// forgetLocked removes owner from k; s.mu is held.
+func (s *subscriptions) forgetLocked(k subKey, owner string) {
+	if mine := s.byOwner[owner]; mine != nil {
+		delete(mine, k)
+		if len(mine) == 0 {
+			delete(s.byOwner, owner)
+		}
+	}
+	if subs := s.keys[k]; subs != nil {
+		delete(subs.owners, owner)
+		if len(subs.owners) == 0 {
+			delete(s.keys, k)
+		}
+	}
+}
+
+// held reports whether anyone is subscribed to uri of the upstream named
+// upstreamName.
+func (s *subscriptions) held(upstreamName, uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[subKey{upstreamName, uri}]
+	return ok
+}
+
+// add records session as subscribed to uri, with no upstream known: such
+// a subscription gets the updates of every upstream for uri and is never
+// ended upstream by the gateway (subscribe records one of an upstream).
+func (s *subscriptions) add(uri, session string) {
+	_, _ = s.subscribeKey(subKey{"", uri}, upstream.Upstream{}, session)
+}
+
+// remove forgets session's subscription to uri recorded by add.
+func (s *subscriptions) remove(uri, session string) {
+	s.unsubscribe("", uri, session)
+}
+
+// sessions returns the sessions subscribed to uri of the upstream named
+// upstreamName (and those recorded by add, for any upstream).
+func (s *subscriptions) sessions(upstreamName, uri string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range []subKey{{upstreamName, uri}, {"", uri}} {
+		if subs := s.keys[k]; subs != nil {
+			for id := range subs.owners {
+				out = append(out, id)
+			}
+		}
+		if upstreamName == "" {
+			break
+		}
+	}
+	return out
+}
+
+// size reports how many upstream subscriptions and subscribed sessions
+// are held.
+func (s *subscriptions) size() (keys, owners int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys), len(s.byOwner)
+}
+
+// reasonTooManySubscriptions: a session holds maxSubscriptionsPerSession
+// subscriptions already.
+const reasonTooManySubscriptions = "too_many_subscriptions"
+
+// subscriptionCall answers resources/subscribe or resources/unsubscribe
+// (method) for uri of up, once the caller may use it (decided): the
+// upstream session, shared by every client, is subscribed while some client
+// session is. Only the first subscriber's subscribe and the last one's
+// unsubscribe are forwarded (from the canonical params c, as any request);
+// the others are answered {} here. A subscribe the upstream refuses is
+// forgotten again.
+func (g *Gateway) subscriptionCall(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, c *canonicalParams, uri string) {
+	st.event.Upstream = up.Name()
+	forward := func() bool { return g.forward(ctx, w, st, rid, up, method, c, forwarded{original: uri}, false) }
+	switch method {
+	case "resources/subscribe":
+		first, err := g.subs.subscribe(up, uri, st.owner)
+		switch {
+		case err != nil:
+			g.audit(st, audit.Limited, reasonTooManySubscriptions, http.StatusTooManyRequests)
+			g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
+				fmt.Sprintf("a session may hold at most %d resource subscriptions; unsubscribe from one first", maxSubscriptionsPerSession),
+				map[string]any{"reason": reasonTooManySubscriptions, "limit": maxSubscriptionsPerSession})
+		case !first:
+			g.answerSubscription(w, st, rid)
+		case !forward():
+			g.subs.unsubscribe(up.Name(), uri, st.owner)
+		}
+	case "resources/unsubscribe":
+		if !g.subs.unsubscribe(up.Name(), uri, st.owner) {
+			g.answerSubscription(w, st, rid)
+			return
+		}
+		forward()
+	}
+}
+
+// answerSubscription answers a subscribe or unsubscribe the upstream
+// session needs not see: the empty result the upstream would give.
+func (g *Gateway) answerSubscription(w http.ResponseWriter, st *requestState, rid json.RawMessage) {
+	g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
+	writeRPCResult(w, rid, json.RawMessage(`{}`))
+}
+
+// unsubscribeTimeout bounds each resources/unsubscribe the gateway sends
+// for a session that ended.
+const unsubscribeTimeout = 10 * time.Second
+
+// endUpstreamSubscriptions sends resources/unsubscribe for each upstream
+// subscription nobody holds any more (its last subscriber's session ended),
+// as the subject id of that session, unless someone subscribed again
+// meanwhile.
+func (g *Gateway) endUpstreamSubscriptions(id auth.Identity, pending []pendingUnsubscribe) {
+	for _, p := range pending {
+		if g.subs.held(p.up.Name(), p.uri) {
+			continue
+		}
+		params, err := json.Marshal(map[string]any{"uri": p.uri, "_meta": map[string]any{
+			upstream.IdentityMetaKey: upstream.IdentityMeta{Sub: id.Subject, Tenant: id.Tenant, Scopes: id.Scopes, ClientID: id.ClientID},
+		}})
+		if err != nil {
+			g.o.Logger.Warn().Err(err).Str("upstream", p.up.Name()).Msg("resources/unsubscribe for an ended session could not be encoded")
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
+		resp, err := p.up.Call(upstream.WithIdentity(ctx, g.o.IdentityHeaders, id), "resources/unsubscribe", params)
+		cancel()
+		switch {
+		case err != nil:
+			g.o.Logger.Warn().Err(err).Str("upstream", p.up.Name()).Msg("resources/unsubscribe for an ended session failed")
+		case resp.Error != nil:
+			g.o.Logger.Warn().Str("upstream", p.up.Name()).Int("code", resp.Error.Code).Msg("the upstream refused resources/unsubscribe for an ended session")
+		}
+	}
 }
 
 // onUpstreamNotification is the router's notification handler.
@@ -206,7 +432,7 @@ func (g *Gateway) onUpstreamNotification(n upstream.Notification) {
 			return
 		}
 		uri, _ := p["uri"].(string)
-		for _, sid := range g.subs.sessions(uri) {
+		for _, sid := range g.subs.sessions(n.Upstream, uri) {
 			_ = g.mcpServer.SendNotificationToSpecificClient(sid, n.Method, p)
 		}
 	default:

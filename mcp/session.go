@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"container/heap"
+	"container/list"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -15,7 +17,10 @@ import (
 	"sync"
 	"time"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/gatewaystack/gatewaystack/auth"
 )
 
 // Session errors.
@@ -74,9 +79,18 @@ func capsForMethod(method string) (ClientCaps, bool) {
 // Sessions issues and checks self-contained session ids: each id is the
 // subject and issue time sealed with AES-256-GCM under a key shared by all
 // replicas, so any replica can tell whom a session belongs to without shared
-// state. Terminated ids are remembered until they would have expired: in
-// this replica, and in the shared Revocations when set, so that a session
-// ended on one replica is ended on all.
+// state.
+//
+// Each replica also keeps, in bounded memory:
+//   - the sessions in use here, per subject, least recently used last: a
+//     subject that starts a session beyond the cap (LimitPerSubject) ends
+//     its least recently used one, and a session past its lifetime is
+//     forgotten; OnEnd hears of every session that ends here, so that what
+//     the gateway keeps per session goes with it;
+//   - the ended sessions (DELETE, eviction), until they would have expired
+//     anyway, at most DefaultMaxEndedSessions of them (the ones closest to
+//     expiry are forgotten first). With shared Revocations (Redis) an ended session is
+//     also recorded there, so that it is ended on every replica.
 type Sessions struct {
 	aead cipher.AEAD
 	ttl  time.Duration
@@ -85,8 +99,57 @@ type Sessions struct {
 	shared   Revocations
 	failOpen bool
 
-	mu         sync.Mutex
-	terminated map[string]time.Time
+	// perSubject caps the sessions one subject has in use on this replica
+	// (0: no cap).
+	perSubject int
+	// onEnd hears of each session that ends on this replica.
+	onEnd func(context.Context, SessionEnd)
+
+	mu    sync.Mutex
+	ended endedSessions
+	live  liveSessions
+}
+
+// DefaultMaxEndedSessions bounds how many ended sessions one replica
+// remembers; beyond it the ones closest to expiry (the oldest sessions) are
+// forgotten first.
+const DefaultMaxEndedSessions = 100_000
+
+// maxExpiredPerCall bounds how many expired sessions one Issue or Open
+// forgets, so that no request pays for a long sweep.
+const maxExpiredPerCall = 64
+
+// noExpiry stands for the expiry of a session when ids never expire (a
+// lifetime of 0).
+const noExpiry = 100 * 365 * 24 * time.Hour
+
+// EndReason says why a session ended.
+type EndReason string
+
+// Why sessions end.
+const (
+	// EndDeleted: the client ended it with DELETE.
+	EndDeleted EndReason = "deleted"
+	// EndEvicted: its subject started a session beyond the per-subject cap
+	// and this was its least recently used one.
+	EndEvicted EndReason = "evicted"
+	// EndExpired: its lifetime (server.session_ttl) is over.
+	EndExpired EndReason = "expired"
+	// EndRevoked: another replica ended it (shared Revocations).
+	EndRevoked EndReason = "revoked"
+)
+
+// SessionEnd tells OnEnd which session ended and why.
+type SessionEnd struct {
+	// ID is the session id.
+	ID string
+	// Subject owns the session.
+	Subject string
+	// Reason says why it ended.
+	Reason EndReason
+	// StoreErr is set when the end could not be recorded in the shared
+	// Revocations (the session is still ended on this replica).
+	StoreErr error
 }
 
 // NewSessions returns a session issuer. key must be 32 bytes; nil generates a
@@ -109,7 +172,8 @@ func NewSessions(key []byte, ttl time.Duration) (*Sessions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session aead: %w", err)
 	}
-	return &Sessions{aead: aead, ttl: ttl, now: time.Now, terminated: map[string]time.Time{}}, nil
+	return &Sessions{aead: aead, ttl: ttl, now: time.Now,
+		ended: endedSessions{max: DefaultMaxEndedSessions}}, nil
 }
 
 // ShareRevocations makes ended sessions known to every replica using r.
@@ -119,21 +183,48 @@ func (s *Sessions) ShareRevocations(r Revocations, failOpen bool) {
 	s.shared, s.failOpen = r, failOpen
 }
 
+// LimitPerSubject caps the sessions one subject has in use on this
+// replica at n (n < 1: no cap): when the subject starts one more, its least
+// recently used session is ended (and, with shared Revocations, ended on
+// every replica); the client gets 404 on its next use and starts a new
+// session. Call before serving.
+func (s *Sessions) LimitPerSubject(n int) { s.perSubject = max(n, 0) }
+
+// OnEnd makes f hear of every session that ends on this replica: deleted
+// here, evicted by the per-subject cap, expired, or found ended by another
+// replica. f runs on the goroutine of the request that noticed, outside
+// every lock of s; it must not block for long. Call before serving.
+func (s *Sessions) OnEnd(f func(context.Context, SessionEnd)) { s.onEnd = f }
+
 // sessionAD binds sealed ids to their purpose.
 var sessionAD = []byte("gatewaystack/session/v2")
 
 // Issue returns a new session id bound to subject, carrying the client's
-// declared capabilities.
-func (s *Sessions) Issue(subject string, caps ClientCaps) string {
+// declared capabilities. The session counts as in use on this replica: when
+// it takes subject past the per-subject cap, the subject's least recently
+// used session ends (recorded in the shared Revocations with ctx).
+func (s *Sessions) Issue(ctx context.Context, subject string, caps ClientCaps) string {
+	now := s.now()
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+9+len(subject)+s.aead.Overhead())
 	_, _ = rand.Read(nonce)
-	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(subject)), uint64(s.now().Unix()))
+	plain := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(subject)), uint64(now.Unix()))
 	plain = append(plain, byte(caps))
 	plain = append(plain, subject...)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, sessionAD))
+	id := base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, sessionAD))
+	s.use(ctx, id, subject, time.Unix(now.Unix(), 0), now)
+	return id
 }
 
-// Open checks id and returns its session.
+// expiry is when a session issued at issued expires.
+func (s *Sessions) expiry(issued time.Time) time.Time {
+	if s.ttl > 0 {
+		return issued.Add(s.ttl)
+	}
+	return issued.Add(noExpiry)
+}
+
+// Open checks id and returns its session. A session it accepts counts as
+// used now (see LimitPerSubject).
 func (s *Sessions) Open(ctx context.Context, id string) (Session, error) {
 	if id == "" || len(id) > 1024 {
 		return Session{}, ErrSessionInvalid
@@ -148,59 +239,114 @@ func (s *Sessions) Open(ctx context.Context, id string) (Session, error) {
 		return Session{}, ErrSessionInvalid
 	}
 	issued := time.Unix(int64(binary.BigEndian.Uint64(plain[:8])), 0)
+	sess := Session{Subject: string(plain[9:]), IssuedAt: issued, Caps: ClientCaps(plain[8])}
 	now := s.now()
 	if s.ttl > 0 && now.Sub(issued) > s.ttl {
+		s.end(ctx, id, sess.Subject, s.expiry(issued), EndExpired, false)
 		return Session{}, ErrSessionInvalid
 	}
+	key := sha256.Sum256([]byte(id))
 	s.mu.Lock()
-	_, dead := s.terminated[id]
+	dead := s.ended.has(key, now)
 	s.mu.Unlock()
 	if dead {
 		return Session{}, ErrSessionTerminated
 	}
 	if s.shared != nil {
-		revoked, err := s.shared.Revoked(ctx, revocationKey(id))
+		revoked, err := s.shared.Revoked(ctx, encodeKey(key))
 		switch {
 		case err != nil && !s.failOpen:
 			return Session{}, fmt.Errorf("%w: %w", ErrSessionStore, err)
 		case revoked:
+			// Remembered here too, so its next use asks the store no more.
+			s.end(ctx, id, sess.Subject, s.expiry(issued), EndRevoked, true)
 			return Session{}, ErrSessionTerminated
 		}
 	}
-	return Session{Subject: string(plain[9:]), IssuedAt: issued, Caps: ClientCaps(plain[8])}, nil
+	s.use(ctx, id, sess.Subject, issued, now)
+	return sess, nil
 }
 
-// Terminate records id as ended, here and in the shared list. Entries are
-// dropped once the id would have expired anyway.
+// use records that session id of subject was used now: it becomes its
+// subject's most recently used session, which may end the least recently
+// used ones beyond the cap; sessions found expired on the way are
+// forgotten. Every ended session is reported to onEnd.
+func (s *Sessions) use(ctx context.Context, id, subject string, issued, now time.Time) {
+	s.mu.Lock()
+	expired := s.live.expire(now, maxExpiredPerCall)
+	evicted := s.live.touch(id, subject, s.expiry(issued), s.perSubject)
+	for _, e := range evicted {
+		s.ended.add(sha256.Sum256([]byte(e.id)), e.until, now)
+	}
+	s.mu.Unlock()
+	for _, e := range expired {
+		s.notify(ctx, SessionEnd{ID: e.id, Subject: e.subject, Reason: EndExpired})
+	}
+	for _, e := range evicted {
+		end := SessionEnd{ID: e.id, Subject: e.subject, Reason: EndEvicted}
+		if s.shared != nil {
+			if err := s.shared.Revoke(ctx, revocationKey(e.id), e.until); err != nil {
+				end.StoreErr = fmt.Errorf("%w: record an evicted session as ended: %w", ErrSessionStore, err)
+			}
+		}
+		s.notify(ctx, end)
+	}
+}
+
+// end forgets session id (expiring at until) of this replica's sessions
+// in use for reason, recording it as ended when record is set, and reports
+// it to onEnd when this replica knew it.
+func (s *Sessions) end(ctx context.Context, id, subject string, until time.Time, reason EndReason, record bool) {
+	now := s.now()
+	s.mu.Lock()
+	e := s.live.remove(id)
+	if record {
+		s.ended.add(sha256.Sum256([]byte(id)), until, now)
+	}
+	s.mu.Unlock()
+	if e != nil {
+		s.notify(ctx, SessionEnd{ID: id, Subject: subject, Reason: reason})
+	}
+}
+
+func (s *Sessions) notify(ctx context.Context, e SessionEnd) {
+	if s.onEnd != nil {
+		s.onEnd(ctx, e)
+	}
+}
+
+// Terminate records id as ended, here and in the shared list, and reports
+// it to OnEnd. Entries are dropped once the id would have expired anyway.
 func (s *Sessions) Terminate(ctx context.Context, id string) error {
 	sess, err := s.Open(ctx, id)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	until := sess.IssuedAt.Add(s.ttl)
+	until := s.expiry(sess.IssuedAt)
+	key := sha256.Sum256([]byte(id))
 	s.mu.Lock()
-	for k, exp := range s.terminated {
-		if now.After(exp) {
-			delete(s.terminated, k)
-		}
-	}
-	s.terminated[id] = until
+	s.live.remove(id)
+	s.ended.add(key, until, now)
 	s.mu.Unlock()
+	end := SessionEnd{ID: id, Subject: sess.Subject, Reason: EndDeleted}
+	var storeErr error
 	if s.shared != nil {
-		if err := s.shared.Revoke(ctx, revocationKey(id), until); err != nil {
-			return fmt.Errorf("%w: %w", ErrSessionStore, err)
+		if err := s.shared.Revoke(ctx, encodeKey(key), until); err != nil {
+			storeErr = fmt.Errorf("%w: %w", ErrSessionStore, err)
+			end.StoreErr = storeErr
 		}
 	}
-	return nil
+	s.notify(ctx, end)
+	return storeErr
 }
 
 // revocationKey is what the shared list holds for id: a digest, so that
 // the store never holds a usable session id.
-func revocationKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
+func revocationKey(id string) string { return encodeKey(sha256.Sum256([]byte(id))) }
+
+// encodeKey is the shared list's spelling of an id's digest.
+func encodeKey(sum [sha256.Size]byte) string { return base64.RawURLEncoding.EncodeToString(sum[:]) }
 
 // capsKey carries an initialize request's declared client capabilities to
 // the session id it mints.
@@ -235,18 +381,25 @@ type identityKey struct{}
 type resolver struct{ s *Sessions }
 
 func (r resolver) ResolveSessionIdManager(req *http.Request) server.SessionIdManager {
-	if req == nil {
+	if req == nil || req.Context().Value(releasingKey{}) != nil {
 		// mcp-go asks without a request when it closes every stream at
-		// shutdown (StreamableHTTPServer.CloseSessions).
+		// shutdown (StreamableHTTPServer.CloseSessions); the gateway's own
+		// release of an ended session (releaseTransport) ends nothing more.
 		return closingManager{}
 	}
 	return boundManager{s: r.s, ctx: req.Context()}
 }
 
+// releasingKey marks the gateway's own DELETE that makes mcp-go forget a
+// session that ended otherwise (releaseTransport); only the gateway can set
+// it.
+type releasingKey struct{}
+
 // closingManager is what mcp-go gets when it resolves a manager without a
-// request, at shutdown. Ending this process's streams must not revoke the
-// sessions: their ids are self-contained, and the clients may carry them on
-// to another replica sharing the key. It issues and accepts nothing.
+// request, at shutdown, and for releaseTransport. Ending this process's
+// streams must not revoke the sessions: their ids are self-contained, and
+// the clients may carry them on to another replica sharing the key. It
+// issues and accepts nothing.
 type closingManager struct{}
 
 func (closingManager) Generate() string { return "" }
@@ -264,7 +417,7 @@ type boundManager struct {
 func (m boundManager) Generate() string {
 	id, _ := identityFrom(m.ctx)
 	caps, _ := m.ctx.Value(capsKey{}).(ClientCaps)
-	return m.s.Issue(id.Subject, caps)
+	return m.s.Issue(m.ctx, id.Subject, caps)
 }
 
 func (m boundManager) Validate(sessionID string) (bool, error) {
@@ -290,3 +443,224 @@ func (m boundManager) Terminate(sessionID string) (bool, error) {
 	}
 	return false, nil
 }
+
+// endedSessions holds the digests of ended session ids until they would
+// have expired, at most max of them: beyond it the entry closest to expiry
+// (the oldest session) is forgotten first.
+type endedSessions struct {
+	max   int
+	byKey map[[sha256.Size]byte]*endedEntry
+	queue endedQueue
+}
+
+type endedEntry struct {
+	key   [sha256.Size]byte
+	until time.Time
+	index int
+}
+
+// add records key as ended until until, first dropping the entries that
+// expired by now and, when full, the one closest to expiry.
+func (e *endedSessions) add(key [sha256.Size]byte, until, now time.Time) {
+	for len(e.queue) > 0 && !e.queue[0].until.After(now) {
+		delete(e.byKey, heap.Pop(&e.queue).(*endedEntry).key)
+	}
+	if !until.After(now) {
+		return // expired already: nothing to remember
+	}
+	if x, ok := e.byKey[key]; ok {
+		if until.After(x.until) {
+			x.until = until
+			heap.Fix(&e.queue, x.index)
+		}
+		return
+	}
+	if e.byKey == nil {
+		e.byKey = map[[sha256.Size]byte]*endedEntry{}
+	}
+	for e.max > 0 && len(e.queue) >= e.max {
+		delete(e.byKey, heap.Pop(&e.queue).(*endedEntry).key)
+	}
+	x := &endedEntry{key: key, until: until}
+	heap.Push(&e.queue, x)
+	e.byKey[key] = x
+}
+
+// has reports whether key is recorded as ended (and not expired by now).
+func (e *endedSessions) has(key [sha256.Size]byte, now time.Time) bool {
+	x, ok := e.byKey[key]
+	return ok && x.until.After(now)
+}
+
+// len is how many ended sessions are remembered.
+func (e *endedSessions) len() int { return len(e.byKey) }
+
+// endedQueue is a min-heap of ended entries by expiry.
+type endedQueue []*endedEntry
+
+func (q endedQueue) Len() int           { return len(q) }
+func (q endedQueue) Less(i, j int) bool { return q[i].until.Before(q[j].until) }
+func (q endedQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *endedQueue) Push(x any) {
+	e := x.(*endedEntry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+func (q *endedQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return e
+}
+
+// liveSessions are the sessions in use on this replica: per subject in
+// order of last use (most recent first), and all of them by expiry.
+type liveSessions struct {
+	byID      map[string]*liveSession
+	bySubject map[string]*list.List // of *liveSession, most recently used first
+	queue     liveQueue
+}
+
+type liveSession struct {
+	id, subject string
+	until       time.Time // expiry
+	index       int       // in queue
+	use         *list.Element
+}
+
+// touch makes session id of subject (expiring at until) its subject's most
+// recently used one, adding it when new; it returns the sessions it ended
+// because the subject then had more than perSubject (0: no cap), least
+// recently used first.
+func (l *liveSessions) touch(id, subject string, until time.Time, perSubject int) []*liveSession {
+	if x, ok := l.byID[id]; ok {
+		l.bySubject[x.subject].MoveToFront(x.use)
+		return nil
+	}
+	if l.byID == nil {
+		l.byID = map[string]*liveSession{}
+		l.bySubject = map[string]*list.List{}
+	}
+	uses := l.bySubject[subject]
+	if uses == nil {
+		uses = list.New()
+		l.bySubject[subject] = uses
+	}
+	x := &liveSession{id: id, subject: subject, until: until}
+	x.use = uses.PushFront(x)
+	heap.Push(&l.queue, x)
+	l.byID[id] = x
+	var evicted []*liveSession
+	for perSubject > 0 && uses.Len() > perSubject {
+		oldest := uses.Back().Value.(*liveSession)
+		l.drop(oldest)
+		evicted = append(evicted, oldest)
+	}
+	return evicted
+}
+
+// remove forgets session id and returns it (nil when unknown).
+func (l *liveSessions) remove(id string) *liveSession {
+	x, ok := l.byID[id]
+	if !ok {
+		return nil
+	}
+	l.drop(x)
+	return x
+}
+
+// expire forgets up to n sessions expired by now and returns them.
+func (l *liveSessions) expire(now time.Time, n int) []*liveSession {
+	var out []*liveSession
+	for len(out) < n && len(l.queue) > 0 && !l.queue[0].until.After(now) {
+		x := l.queue[0]
+		l.drop(x)
+		out = append(out, x)
+	}
+	return out
+}
+
+func (l *liveSessions) drop(x *liveSession) {
+	heap.Remove(&l.queue, x.index)
+	delete(l.byID, x.id)
+	uses := l.bySubject[x.subject]
+	uses.Remove(x.use)
+	if uses.Len() == 0 {
+		delete(l.bySubject, x.subject)
+	}
+}
+
+// len is how many sessions are in use.
+func (l *liveSessions) len() int { return len(l.byID) }
+
+// liveQueue is a min-heap of sessions by expiry.
+type liveQueue []*liveSession
+
+func (q liveQueue) Len() int           { return len(q) }
+func (q liveQueue) Less(i, j int) bool { return q[i].until.Before(q[j].until) }
+func (q liveQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *liveQueue) Push(x any) {
+	e := x.(*liveSession)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+func (q *liveQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return e
+}
+
+// endSession forgets what the gateway keeps for a session that ended (the
+// Sessions' OnEnd): what mcp-go holds for it (unless mcp-go is answering
+// its DELETE, after which it forgets it itself), its log level, and its
+// resource subscriptions — those nobody else holds are ended upstream.
+func (g *Gateway) endSession(ctx context.Context, e SessionEnd) {
+	if e.StoreErr != nil {
+		g.o.Logger.Warn().Err(e.StoreErr).Str("subject", e.Subject).Str("reason", string(e.Reason)).
+			Msg("an ended session could not be recorded in the shared store; other replicas accept it until it expires or their store answers")
+	}
+	if e.Reason != EndDeleted || e.StoreErr != nil {
+		// mcp-go forgets a session itself after a DELETE it answers with
+		// success; on an error (the shared store failed) it does not.
+		g.releaseTransport(e.ID)
+	}
+	g.logLevels.forget(e.ID)
+	if pending := g.subs.endSession(e.ID); len(pending) > 0 {
+		id, ok := identityFrom(ctx)
+		if !ok || id.Subject != e.Subject {
+			id = auth.Identity{Subject: e.Subject}
+		}
+		go g.endUpstreamSubscriptions(id, pending)
+	}
+	g.o.Logger.Debug().Str("subject", e.Subject).Str("reason", string(e.Reason)).Msg("session ended")
+}
+
+// releaseTransport makes mcp-go forget session id (its session object,
+// listening-stream registration and per-session stores), as a DELETE
+// would, without ending anything more.
+func (g *Gateway) releaseTransport(id string) {
+	ctx := context.WithValue(context.Background(), releasingKey{}, true)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, g.o.Path, nil)
+	if err != nil {
+		g.o.Logger.Warn().Err(err).Msg("release an ended session")
+		return
+	}
+	req.Header.Set(mcpgo.HeaderSessionID, id)
+	g.streamable.ServeHTTP(discardResponse{h: http.Header{}}, req)
+}
+
+// discardResponse is a response nobody reads.
+type discardResponse struct{ h http.Header }
+
+func (d discardResponse) Header() http.Header       { return d.h }
+func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (discardResponse) WriteHeader(int)             {}

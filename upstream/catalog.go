@@ -253,36 +253,45 @@ func (r *Router) findResource(uri string) (Upstream, bool) {
 	return Upstream{}, false
 }
 
-// listKindOnce refreshes the catalog of kind k, once for all concurrent
-// callers and at most once per CatalogRefreshInterval, so lookups of made-up
-// names cannot make the gateway list upstreams at request rate.
+// listKindOnce refreshes the catalog of kind k: each upstream is listed
+// once for all concurrent callers and at most once per
+// CatalogRefreshInterval (longer after failures; see relistDue), each on its
+// own schedule, so lookups of made-up names cannot make the gateway list
+// upstreams at request rate, whichever of them fail. An upstream that may
+// not be listed yet contributes nothing, and its last failure if it failed.
 func (r *Router) listKindOnce(ctx context.Context, k Kind) ([]Entry, []ListError) {
-	r.mu.Lock()
-	last, ok := r.lastRefresh["kind:"+k.Method]
-	if ok && r.now().Sub(last) < CatalogRefreshInterval {
-		r.mu.Unlock()
-		return nil, nil
+	return fanOut(ctx, r.ups,
+		func(ctx context.Context, u Upstream) ([]Entry, error) { return r.relistKind(ctx, u, k) },
+		func(Upstream, []Entry) {})
+}
+
+// relistKind lists the entries of kind k of u into the catalog when its
+// throttle allows.
+func (r *Router) relistKind(ctx context.Context, u Upstream, k Kind) ([]Entry, error) {
+	key := relistKey(k.Method, u.Name())
+	if due, err := r.relistDue(u, key); !due {
+		return nil, err
 	}
-	r.mu.Unlock()
-	type result struct {
-		entries []Entry
-		errs    []ListError
-	}
-	ch := r.refreshes.DoChan("kind:"+k.Method, func() (any, error) {
-		entries, lerrs := r.List(context.WithoutCancel(ctx), k)
-		if len(lerrs) == 0 {
-			r.mu.Lock()
-			r.lastRefresh["kind:"+k.Method] = r.now()
-			r.mu.Unlock()
+	ch := r.refreshes.DoChan(key, func() (any, error) {
+		if due, err := r.relistDue(u, key); !due {
+			return []Entry(nil), err
 		}
-		return result{entries, lerrs}, nil
+		// The flight outlives a caller that gives up; each upstream call
+		// is bounded by the upstream's own timeout.
+		entries, err := r.listEntries(context.WithoutCancel(ctx), u, k)
+		r.relistDone(key, err)
+		if err != nil {
+			return []Entry(nil), err
+		}
+		r.rememberEntries(k, entries)
+		return entries, nil
 	})
 	select {
 	case <-ctx.Done():
-		return nil, []ListError{{Err: fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())}}
+		return nil, fmt.Errorf("upstream %s did not list %s in time: %w: %w", u.Name(), k.Field, ErrTimeout, ctx.Err())
 	case res := <-ch:
-		v := res.Val.(result)
-		return v.entries, v.errs
+		entries, _ := res.Val.([]Entry)
+		return entries, res.Err
 	}
 }
 

@@ -65,13 +65,13 @@ func (r *Router) OnNotification(h func(Notification)) {
 func (r *Router) invalidate(upstream, method string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.lastRefresh, upstream)
+	delete(r.relists, relistKey(toolsList, upstream))
 	switch method {
 	case "notifications/prompts/list_changed":
-		delete(r.lastRefresh, "kind:"+Prompts.Method)
+		delete(r.relists, relistKey(Prompts.Method, upstream))
 	case "notifications/resources/list_changed":
-		delete(r.lastRefresh, "kind:"+Resources.Method)
-		delete(r.lastRefresh, "kind:"+ResourceTemplates.Method)
+		delete(r.relists, relistKey(Resources.Method, upstream))
+		delete(r.relists, relistKey(ResourceTemplates.Method, upstream))
 	}
 }
 

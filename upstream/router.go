@@ -70,9 +70,16 @@ type ListError struct {
 }
 
 // CatalogRefreshInterval is the least time between two catalog refreshes of
-// one upstream caused by calls to tools it has not listed: a flood of calls
-// to made-up tool names costs at most one upstream tools/list per interval.
+// one upstream caused by calls to names it has not listed: a flood of calls
+// to made-up tool, prompt or resource names costs at most one listing of
+// each upstream per interval, whatever the other upstreams do.
 const CatalogRefreshInterval = 5 * time.Second
+
+// CatalogRetryMax caps the wait before listing again an upstream whose
+// listings keep failing: the wait starts at CatalogRefreshInterval and
+// doubles with each consecutive failure, unless the upstream answers
+// another call meanwhile.
+const CatalogRetryMax = 60 * time.Second
 
 // Router resolves exposed tool names to upstreams and builds the catalog.
 //
@@ -87,10 +94,10 @@ type Router struct {
 
 	refreshes singleflight.Group
 
-	mu          sync.RWMutex
-	unprefixed  map[string]string                     // exposed name -> upstream, for unprefixed upstreams
-	known       map[string]map[string]json.RawMessage // upstream -> original tool name -> its latest definition
-	lastRefresh map[string]time.Time                  // upstream -> last successful listing
+	mu         sync.RWMutex
+	unprefixed map[string]string                     // exposed name -> upstream, for unprefixed upstreams
+	known      map[string]map[string]json.RawMessage // upstream -> original tool name -> its latest definition
+	relists    map[string]relist                     // relistKey -> how the last listing went
 
 	entries entryCatalog // prompts, resources and templates seen in listings
 }
@@ -98,7 +105,7 @@ type Router struct {
 // NewRouter returns a router over ups (in configuration order).
 func NewRouter(ups []Upstream) *Router {
 	r := &Router{ups: ups, byName: make(map[string]Upstream, len(ups)), now: time.Now,
-		unprefixed: map[string]string{}, known: map[string]map[string]json.RawMessage{}, lastRefresh: map[string]time.Time{}}
+		unprefixed: map[string]string{}, known: map[string]map[string]json.RawMessage{}, relists: map[string]relist{}}
 	for i := range ups {
 		ups[i].state = newUpstreamState(ups[i].MaxConcurrency)
 		if ups[i].QueueWait <= 0 {
@@ -179,7 +186,7 @@ func (r *Router) remember(u Upstream, tools []Tool) {
 			r.unprefixed[t.Name] = u.Name()
 		}
 	}
-	r.lastRefresh[u.Name()] = r.now()
+	r.relists[relistKey(toolsList, u.Name())] = relist{at: r.now()}
 }
 
 // ToolDefinition returns the latest definition the upstream named up listed
@@ -224,28 +231,104 @@ func (r *Router) has(u Upstream, original string) bool {
 // errRefreshedRecently: the catalog of the upstream is fresh enough.
 var errRefreshedRecently = errors.New("upstream: catalog refreshed recently")
 
-// refresh lists u's tools into the catalog, once for all concurrent callers
-// and at most once per CatalogRefreshInterval after a successful listing (a
-// failed listing does not count, so an upstream that is down keeps being
-// reported as down rather than its tools as unknown).
-func (r *Router) refresh(ctx context.Context, u Upstream) error {
-	recent := func() bool {
-		r.mu.RLock()
-		defer r.mu.RUnlock()
-		last, ok := r.lastRefresh[u.Name()]
-		return ok && r.now().Sub(last) < CatalogRefreshInterval
+// toolsList is the method that lists tools.
+const toolsList = "tools/list"
+
+// relist is how the last listing of one kind of one upstream went, for the
+// re-listing throttle.
+type relist struct {
+	at       time.Time // when it ended
+	failures int       // consecutive failed listings
+	err      error     // the last failure
+}
+
+// relistKey names the throttle of the listing method of upstream.
+func relistKey(method, upstream string) string { return method + "\x00" + upstream }
+
+// wait is how long after x.at the next listing may start:
+// CatalogRefreshInterval after a success, doubling with each consecutive
+// failure up to CatalogRetryMax.
+func (x relist) wait() time.Duration {
+	d := CatalogRefreshInterval
+	for i := 1; i < x.failures && d < CatalogRetryMax; i++ {
+		d *= 2
 	}
-	if recent() {
+	return min(d, CatalogRetryMax)
+}
+
+// relistDue reports whether the listing named key of u may run now. When it
+// may not, err is the last listing's failure (nil after a success), so an
+// upstream that is down keeps being reported as down rather than its names
+// as unknown. An upstream that failed to list but has answered another
+// call since waits only CatalogRefreshInterval.
+func (r *Router) relistDue(u Upstream, key string) (due bool, err error) {
+	r.mu.RLock()
+	x, ok := r.relists[key]
+	r.mu.RUnlock()
+	if !ok {
+		return true, nil
+	}
+	since := r.now().Sub(x.at)
+	switch {
+	case since < CatalogRefreshInterval:
+		return false, x.err
+	case since >= x.wait() || reachedSince(u, x.at):
+		return true, nil
+	}
+	return false, x.err
+}
+
+// relistDone records how the listing named key ended (err nil: it
+// succeeded).
+func (r *Router) relistDone(key string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	x := relist{at: r.now()}
+	if err != nil {
+		x.failures, x.err = r.relists[key].failures+1, err
+	}
+	r.relists[key] = x
+}
+
+// reachedSince reports whether a call reached u after t.
+func reachedSince(u Upstream, t time.Time) bool {
+	st := u.state
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.reachable && st.lastOK.After(t)
+}
+
+// refresh lists u's tools into the catalog, once for all concurrent callers
+// and at most once per CatalogRefreshInterval (longer after failures; see
+// relistDue). While it may not list, it reports the last listing's failure,
+// or errRefreshedRecently after a success.
+func (r *Router) refresh(ctx context.Context, u Upstream) error {
+	key := relistKey(toolsList, u.Name())
+	throttled := func() error {
+		due, err := r.relistDue(u, key)
+		switch {
+		case due:
+			return nil
+		case err != nil:
+			return err
+		}
 		return errRefreshedRecently
 	}
-	ch := r.refreshes.DoChan(u.Name(), func() (any, error) {
-		if recent() {
-			return nil, errRefreshedRecently
+	if err := throttled(); err != nil {
+		return err
+	}
+	ch := r.refreshes.DoChan(key, func() (any, error) {
+		if err := throttled(); err != nil {
+			return nil, err
 		}
 		// The flight outlives a caller that gives up; each upstream call
 		// is bounded by the upstream's own timeout.
 		tools, err := r.listOne(context.WithoutCancel(ctx), u)
 		if err != nil {
+			r.relistDone(key, err)
 			return nil, err
 		}
 		r.remember(u, tools)
@@ -260,7 +343,7 @@ func (r *Router) refresh(ctx context.Context, u Upstream) error {
 }
 
 func (r *Router) listOne(ctx context.Context, u Upstream) ([]Tool, error) {
-	items, err := listPages(ctx, u, "tools/list", "tools")
+	items, err := listPages(ctx, u, toolsList, "tools")
 	if err != nil {
 		return nil, err
 	}
