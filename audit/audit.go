@@ -9,6 +9,13 @@
 // Destinations are a writer (stdout), an append-only hash-chained file
 // (FileSink, checked with Verify), a webhook (WebhookSink) and an in-memory
 // ring of the latest events (Ring). Report summarises event files.
+//
+// With a chain key the file's chain is keyed: every line carries an
+// HMAC-SHA256 of its bytes and the previous line's, so nobody without the
+// key can edit, insert or append a line. A keyed FileSink with a
+// checkpoint key also signs Checkpoints of its head, which the Auditor
+// hands to the other destinations; Verify checks the chain against them,
+// so lines cut off the end and deleted files show too.
 package audit
 
 import (
@@ -92,6 +99,11 @@ type Event struct {
 	Args []byte
 	// Cost is the budget units the call was charged.
 	Cost int64
+	// Checkpoint, when set, makes this not a decision but a checkpoint of
+	// a keyed file chain on its way to the destinations that carry
+	// checkpoints (see CheckpointCarrier); MarshalLine writes it as a
+	// checkpoint line and the other fields are ignored.
+	Checkpoint *Checkpoint
 }
 
 // Sink receives audit events.
@@ -121,9 +133,13 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // MarshalLine returns e as one JSON object followed by a newline, fields in
 // schema order: "type":"audit", "time" (RFC 3339 with nanoseconds, UTC; now
 // when e.Time is zero), the fields of Fields, then, when link is not nil,
-// "seq" and "prev_hash". It returns nil only when zerolog is disabled
-// globally (zerolog.SetGlobalLevel(zerolog.Disabled)).
+// "seq" and "prev_hash". An event holding a Checkpoint is written as the
+// checkpoint line instead (link is ignored). It returns nil only when
+// zerolog is disabled globally (zerolog.SetGlobalLevel(zerolog.Disabled)).
 func (e Event) MarshalLine(link *Link) []byte {
+	if e.Checkpoint != nil {
+		return e.Checkpoint.marshal()
+	}
 	t := e.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -140,6 +156,31 @@ func (e Event) MarshalLine(link *Link) []byte {
 	}
 	ev.Send()
 	return w.line
+}
+
+// marshalKeyed returns e as a line of a keyed chain, ending with its MAC
+// (see chain.go), and that MAC. w is reused for the line's bytes.
+func (e *Event) marshalKeyed(w *lineWriter, seq uint64, chain string, prevMAC *[32]byte, m *macer) ([]byte, [32]byte, error) {
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	l := zerolog.New(w)
+	ev := l.Log()
+	ev.Str("type", "audit")
+	ev.Str("time", t.UTC().Format(time.RFC3339Nano))
+	Fields(ev, *e)
+	ev.Uint64("seq", seq)
+	ev.Str("chain", chain)
+	ev.Hex("prev_mac", prevMAC[:])
+	w.line = w.line[:0]
+	ev.Send()
+	if len(w.line) == 0 {
+		return nil, [32]byte{}, errZerologDisabled
+	}
+	line, mac, err := appendMAC(w.line, m)
+	w.line = line // keep the room the MAC took for the next line
+	return line, mac, err
 }
 
 // JSONSink writes each event as one JSON line (MarshalLine) to a writer,
@@ -234,6 +275,12 @@ type Record struct {
 	// (zero and empty for lines written without one).
 	Seq      uint64
 	PrevHash string
+	// Chain, PrevMAC and MAC are set instead of PrevHash on a line of a
+	// keyed chain: the chain's id, the previous line's MAC and the line's
+	// own (hex).
+	Chain   string
+	PrevMAC string
+	MAC     string
 }
 
 // wireEvent is an audit line as JSON; unknown fields are ignored.
@@ -268,6 +315,9 @@ type wireEvent struct {
 	Cost              int64           `json:"cost"`
 	Seq               uint64          `json:"seq"`
 	PrevHash          string          `json:"prev_hash"`
+	Chain             string          `json:"chain"`
+	PrevMAC           string          `json:"prev_mac"`
+	MAC               string          `json:"mac"`
 }
 
 // ErrNotAudit is returned by ParseLine for a JSON object that is not an
@@ -289,7 +339,7 @@ func ParseLine(line []byte) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("parse audit line: %w", err)
 	}
-	r := Record{Type: w.Type, Schema: w.Schema, Seq: w.Seq, PrevHash: w.PrevHash}
+	r := Record{Type: w.Type, Schema: w.Schema, Seq: w.Seq, PrevHash: w.PrevHash, Chain: w.Chain, PrevMAC: w.PrevMAC, MAC: w.MAC}
 	r.Event = Event{
 		Time: t, EventID: w.EventID, RequestID: w.RequestID, SessionID: w.SessionID,
 		Subject: w.Subject, Tenant: w.Tenant, ClientID: w.ClientID, TokenID: w.TokenID,

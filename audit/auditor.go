@@ -30,6 +30,22 @@ type Destination interface {
 	Close(ctx context.Context) error
 }
 
+// CheckpointCarrier is a Destination that also delivers checkpoints: when
+// CarriesCheckpoints reports true, the Auditor hands it the checkpoints of
+// its keyed file sinks, as events whose Checkpoint is set (MarshalLine
+// writes them as checkpoint lines). The writer and webhook sinks are
+// carriers; the ring and the file sink are not.
+type CheckpointCarrier interface {
+	CarriesCheckpoints() bool
+}
+
+// checkpointSource is a destination that produces checkpoints (a keyed
+// FileSink with a checkpoint key).
+type checkpointSource interface {
+	setCheckpointOut(func(Checkpoint))
+	shutdownCheckpoint() (Checkpoint, bool)
+}
+
 // Delivery is how an Auditor batches and retries for one destination.
 type Delivery struct {
 	// BatchSize is the most events per Deliver (at least 1).
@@ -100,7 +116,9 @@ type SinkStats struct {
 }
 
 // Auditor fans events out to destinations without blocking the caller. It
-// is a Sink. Close it to flush.
+// is a Sink. Close it to flush. Checkpoints of its file sinks go to its
+// destinations that carry them (CheckpointCarrier); a checkpoint that finds
+// such a queue full is dropped and counted like an event.
 type Auditor struct {
 	queues []*queue
 	// mu orders Write against Close: writers hold it shared while they
@@ -128,10 +146,12 @@ type queue struct {
 	failed    atomic.Uint64
 	// closeDropped counts events dropped because Close gave up.
 	closeDropped atomic.Uint64
-	mu           sync.Mutex
-	lastErr      string
-	lastErrAt    time.Time
-	done         chan struct{}
+	// carrier: the destination takes checkpoints.
+	carrier   bool
+	mu        sync.Mutex
+	lastErr   string
+	lastErrAt time.Time
+	done      chan struct{}
 }
 
 // NewAuditor starts one goroutine per destination and returns the Auditor
@@ -146,10 +166,47 @@ func NewAuditor(o Options, dests ...Destination) *Auditor {
 	for _, d := range dests {
 		q := &queue{dest: d, name: d.Name(), pol: d.Delivery().withDefaults(),
 			ch: make(chan *Event, size), done: make(chan struct{})}
+		if c, ok := d.(CheckpointCarrier); ok && c.CarriesCheckpoints() {
+			q.carrier = true
+		}
 		a.queues = append(a.queues, q)
+	}
+	for _, q := range a.queues {
+		if src, ok := q.dest.(checkpointSource); ok {
+			src.setCheckpointOut(func(cp Checkpoint) { a.sendCheckpoint(ctx, cp, false) })
+		}
+	}
+	for _, q := range a.queues {
 		go a.run(ctx, q)
 	}
 	return a
+}
+
+// sendCheckpoint queues cp for every carrier. With wait false a full queue
+// drops it (counted); otherwise it waits for room until ctx is done. The
+// carriers' queues are still open: they close only after the sources are
+// done (Close).
+func (a *Auditor) sendCheckpoint(ctx context.Context, cp Checkpoint, wait bool) {
+	e := &Event{Time: cp.Time, Checkpoint: &cp}
+	for _, q := range a.queues {
+		if !q.carrier {
+			continue
+		}
+		if !wait {
+			select {
+			case q.ch <- e:
+			default:
+				q.dropped.Add(1)
+			}
+			continue
+		}
+		select {
+		case q.ch <- e:
+		case <-ctx.Done():
+			q.dropped.Add(1)
+			q.closeDropped.Add(1)
+		}
+	}
 }
 
 // Write queues e for every destination and returns at once. Where a queue
@@ -194,7 +251,9 @@ func (a *Auditor) Stats() []SinkStats {
 
 // Close stops accepting events and delivers what is queued: it waits until
 // every queue is empty or ctx is done. Events not delivered by then are
-// dropped, counted and reported in the error. Then it closes every
+// dropped, counted and reported in the error. The destinations that carry
+// checkpoints are drained last, after each keyed file sink has written
+// everything and handed them a final checkpoint. Then it closes every
 // destination (a file is synced). A second Close returns nil at once.
 func (a *Auditor) Close(ctx context.Context) error {
 	a.mu.Lock()
@@ -204,21 +263,27 @@ func (a *Auditor) Close(ctx context.Context) error {
 	}
 	a.closed = true
 	for _, q := range a.queues {
-		close(q.ch)
+		if !q.carrier {
+			close(q.ch)
+		}
 	}
 	a.mu.Unlock()
 	defer a.stop()
 
+	a.wait(ctx, false)
 	for _, q := range a.queues {
-		select {
-		case <-q.done:
-		case <-ctx.Done():
-			// Deliveries and retries end; each goroutine counts what it
-			// could not deliver and returns promptly.
-			a.stop()
-			<-q.done
+		if src, ok := q.dest.(checkpointSource); ok {
+			if cp, ok := src.shutdownCheckpoint(); ok {
+				a.sendCheckpoint(ctx, cp, true)
+			}
 		}
 	}
+	for _, q := range a.queues {
+		if q.carrier {
+			close(q.ch)
+		}
+	}
+	a.wait(ctx, true)
 	var errs []error
 	var lost []string
 	total := uint64(0)
@@ -243,6 +308,23 @@ func (a *Auditor) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// wait waits for the goroutines of the carriers (or of the others) to
+// finish; once ctx is done it stops deliveries and retries, and each
+// goroutine counts what it could not deliver and returns promptly.
+func (a *Auditor) wait(ctx context.Context, carriers bool) {
+	for _, q := range a.queues {
+		if q.carrier != carriers {
+			continue
+		}
+		select {
+		case <-q.done:
+		case <-ctx.Done():
+			a.stop()
+			<-q.done
+		}
+	}
 }
 
 // run is q's goroutine: it batches events from the queue and delivers them

@@ -99,7 +99,7 @@ func TestAuditorCloseDeliversEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := newReceiver(t, func(int, *http.Request) int { return 0 })
-	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, BatchSize: 50, FlushInterval: 5 * time.Millisecond})
+	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, Client: loopback(), BatchSize: 50, FlushInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestAuditorQueueOverflowCountsDrops(t *testing.T) {
 		}
 		return 0
 	})
-	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, BatchSize: 1, FlushInterval: time.Millisecond, Timeout: 20 * time.Second})
+	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, Client: loopback(), BatchSize: 1, FlushInterval: time.Millisecond, Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestAuditorQueueOverflowCountsDrops(t *testing.T) {
 func TestAuditorCloseDeadlineCountsUndelivered(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, func(int, *http.Request) int { return http.StatusServiceUnavailable })
-	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, BatchSize: 2, FlushInterval: time.Millisecond,
+	hook, err := NewWebhookSink(WebhookOptions{URL: rc.srv.URL, Client: loopback(), BatchSize: 2, FlushInterval: time.Millisecond,
 		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

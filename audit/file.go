@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // FileOptions configures a FileSink.
@@ -33,15 +37,35 @@ type FileOptions struct {
 	// BatchSize is the most events written with one write call (default
 	// 256).
 	BatchSize int
+	// ChainKey, when set, keys the chain (ChainKeySize bytes): every line
+	// carries an HMAC-SHA256 of its bytes, chained to the previous line's,
+	// so nobody without the key can change, add or forge a line. Empty:
+	// the plain SHA-256 chain, which proves nothing against anyone who can
+	// write the file. The key never appears in errors or logs.
+	ChainKey []byte
+	// CheckpointKey, when set, signs a Checkpoint of the chain's head every
+	// CheckpointEvery lines and when the Auditor closes; the Auditor hands
+	// them to its destinations that carry checkpoints. Needs ChainKey.
+	CheckpointKey ed25519.PrivateKey
+	// CheckpointEvery is how many lines are written between checkpoints
+	// (default DefaultCheckpointEvery); a checkpoint follows the first batch
+	// that reaches it.
+	CheckpointEvery int
+	// Logger, when set, is told about an incomplete last line removed at
+	// open (its size in bytes).
+	Logger *zerolog.Logger
 }
 
 // FileSink appends JSON lines to a file, each carrying "seq" (1, 2, … from
-// the first line ever written) and "prev_hash", the hex SHA-256 of the
-// previous line's exact bytes without its newline (64 zeros for the very
-// first line). The chain continues across restarts (from the file's last
-// line) and rotations (the new file's first line chains to the rotated
-// file's last), so Verify detects lines edited, removed, inserted or
-// reordered anywhere but at the very end.
+// the first line ever written) and its link to the previous line. Without
+// a chain key the link is "prev_hash", the hex SHA-256 of the previous
+// line's exact bytes without its newline (64 zeros for the very first
+// line); with one it is "prev_mac", and the line ends with its own "mac"
+// (see ChainKeySize and chain.go). The chain continues across restarts
+// (from the file's last line) and rotations (the new file's first line
+// chains to the rotated file's last), so Verify detects lines edited,
+// removed, inserted or reordered anywhere, and, keyed, the last line edited
+// or lines appended; with checkpoints also lines cut off the end.
 type FileSink struct {
 	name     string
 	path     string
@@ -53,25 +77,43 @@ type FileSink struct {
 	f    *os.File
 	size int64
 	// seq and last are the last line written: its seq (0: none yet) and
-	// its hash (GenesisHash: none yet).
+	// its hash (GenesisHash: none yet) in an unkeyed chain.
 	seq  uint64
 	last string
+	// keyed chains: m computes MACs; chain is the chain's id; lastMAC the
+	// last line's MAC (zeros: none yet); w the buffer lines are built in.
+	m       *macer
+	chain   string
+	lastMAC [32]byte
+	w       lineWriter
+	// checkpoints: signer signs them, every spaces them, cpSeq is the seq
+	// of the last one, out receives them (set by the Auditor).
+	signer ed25519.PrivateKey
+	every  uint64
+	cpSeq  uint64
+	out    func(Checkpoint)
 	// cut is the size of an incomplete last line removed at open.
 	cut int64
 	buf []byte
 }
 
-var _ Destination = (*FileSink)(nil)
+var (
+	_ Destination      = (*FileSink)(nil)
+	_ checkpointSource = (*FileSink)(nil)
+)
 
 // maxTail bounds the bytes read back from a file's end to find its last
 // line (and hence the longest line a file may end with).
 const maxTail = 64 << 20
 
 // NewFileSink opens (or creates, mode 0600) o.Path for appending and
-// continues the hash chain from its last line, or from Path.1's when the
-// file is empty, or from the genesis. An incomplete last line (a write cut
-// short by a crash) is removed first (see Truncated). It refuses a file
-// whose last line is not a chained audit line.
+// continues the chain from its last line, or from Path.1's when the file
+// is empty, or from the genesis. An incomplete last line (a write cut short
+// by a crash) is removed first (see Truncated) and logged. It refuses a
+// file whose last line is not a chained audit line; with a chain key, a
+// keyed last line whose MAC does not verify (another key, or a forged
+// line), and without one, a keyed file. An unkeyed file goes on keyed
+// when a key is set: its first keyed line binds the lines before it.
 func NewFileSink(o FileOptions) (*FileSink, error) {
 	if o.Path == "" {
 		return nil, errors.New("audit: file sink: no path")
@@ -85,7 +127,26 @@ func NewFileSink(o FileOptions) (*FileSink, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
 	}
-	s := &FileSink{name: o.Name, path: o.Path, maxBytes: max(0, o.MaxBytes), maxFiles: o.MaxFiles, batch: o.BatchSize, last: GenesisHash}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	s := &FileSink{name: o.Name, path: o.Path, maxBytes: max(0, o.MaxBytes), maxFiles: o.MaxFiles, batch: o.BatchSize,
+		last: GenesisHash, every: uint64(o.CheckpointEvery)}
+	switch {
+	case o.ChainKey != nil && len(o.ChainKey) != ChainKeySize:
+		return nil, fmt.Errorf("audit: file sink: the chain key is %d bytes, want %d", len(o.ChainKey), ChainKeySize)
+	case o.ChainKey != nil:
+		s.m = newMACer(o.ChainKey)
+	}
+	if o.CheckpointKey != nil {
+		if s.m == nil {
+			return nil, errors.New("audit: file sink: checkpoints need a chain key")
+		}
+		if len(o.CheckpointKey) != ed25519.PrivateKeySize {
+			return nil, errors.New("audit: file sink: the checkpoint key is not an Ed25519 private key")
+		}
+		s.signer = o.CheckpointKey
+	}
 	f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -95,6 +156,11 @@ func NewFileSink(o FileOptions) (*FileSink, error) {
 		return nil, err
 	}
 	s.f = f
+	s.cpSeq = s.seq
+	if s.cut > 0 && o.Logger != nil {
+		o.Logger.Warn().Str("path", s.path).Int64("bytes", s.cut).
+			Msg("audit file: removed an incomplete last line (a write cut short by a crash)")
+	}
 	return s, nil
 }
 
@@ -136,13 +202,59 @@ func (s *FileSink) resume(f *os.File) error {
 		}
 	}
 	if line == nil {
-		return nil
+		return s.startChain()
 	}
 	rec, err := ParseLine(line)
-	if err != nil || !validHash(rec.PrevHash) {
+	if err != nil {
+		return fmt.Errorf("audit: the last line of %s is not a hash-chained audit line; move the file away or choose another path", from)
+	}
+	if rec.MAC != "" {
+		return s.resumeKeyed(from, line, rec)
+	}
+	if !validHash(rec.PrevHash) {
 		return fmt.Errorf("audit: the last line of %s is not a hash-chained audit line; move the file away or choose another path", from)
 	}
 	s.seq, s.last = rec.Seq, lineHash(line)
+	if s.m != nil {
+		// An unkeyed chain goes on keyed: the first keyed line's prev_mac
+		// is the MAC of this line, which binds every line before it.
+		s.lastMAC = s.m.mac(line)
+		return s.newChainID()
+	}
+	return nil
+}
+
+// resumeKeyed continues a keyed chain from its last line, which must
+// verify with the sink's key.
+func (s *FileSink) resumeKeyed(from string, line []byte, rec Record) error {
+	if s.m == nil {
+		return fmt.Errorf("audit: %s holds a keyed chain (its lines carry a mac); set audit.chain_key to the key it was written with, or move the files away", from)
+	}
+	covered, mac, ok := splitKeyed(line)
+	if !ok || !validChainID(rec.Chain) || !validHash(rec.PrevMAC) || rec.Seq == 0 {
+		return fmt.Errorf("audit: the last line of %s is not a keyed audit line; move the file away or choose another path", from)
+	}
+	if got := s.m.mac(covered); !hmac.Equal(got[:], mac[:]) {
+		return fmt.Errorf("audit: the last line of %s does not verify with the chain key: the key is not the one the file was written with, or the line was forged; check the files with gatewaystack audit verify, then move them away", from)
+	}
+	s.seq, s.chain, s.lastMAC = rec.Seq, rec.Chain, mac
+	return nil
+}
+
+// startChain starts a chain at the genesis.
+func (s *FileSink) startChain() error {
+	if s.m == nil {
+		return nil
+	}
+	return s.newChainID()
+}
+
+func (s *FileSink) newChainID() error {
+	id, err := newChainID()
+	if err != nil {
+		return err
+	}
+	s.chain = id
 	return nil
 }
 
@@ -220,12 +332,23 @@ func (s *FileSink) Delivery() Delivery {
 }
 
 // Head returns the last line written (or found at open): its seq and its
-// hash (0 and GenesisHash before the first line). Keeping the head
-// elsewhere lets Verify's caller notice lines cut off the end.
+// link, the hash (unkeyed) or MAC (keyed) the next line chains to (0 and
+// GenesisHash before the first line). Keeping the head elsewhere lets
+// Verify's caller notice lines cut off the end.
 func (s *FileSink) Head() (seq uint64, hash string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.m != nil {
+		return s.seq, hex.EncodeToString(s.lastMAC[:])
+	}
 	return s.seq, s.last
+}
+
+// Chain returns the id of the keyed chain ("" when unkeyed).
+func (s *FileSink) Chain() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chain
 }
 
 // Truncated returns the size of an incomplete last line that NewFileSink
@@ -236,7 +359,9 @@ func (s *FileSink) Truncated() int64 { return s.cut }
 // would take the file past MaxBytes. A failed write is undone (the file is
 // truncated back), so a retry continues the chain cleanly. When rotation
 // fails, the lines go to the current file and the error is returned with
-// every event delivered.
+// every event delivered. Events holding a Checkpoint are skipped. With a
+// checkpoint key, once CheckpointEvery lines were written since the last
+// checkpoint, the file is synced and a checkpoint of its head handed on.
 func (s *FileSink) Deliver(_ context.Context, batch []Event) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,37 +370,70 @@ func (s *FileSink) Deliver(_ context.Context, batch []Event) (int, error) {
 	}
 	buf := s.buf[:0]
 	defer func() { s.buf = buf[:0] }()
-	seq, last := s.seq, s.last
+	h := head{seq: s.seq, last: s.last, mac: s.lastMAC}
 	done, pending := 0, 0
 	var rotErr error
-	for _, e := range batch {
-		line := e.MarshalLine(&Link{Seq: seq + 1, PrevHash: last})
-		if line == nil {
-			if err := s.write(buf, seq, last); err != nil {
-				return done, err
+	for i := range batch {
+		e := &batch[i]
+		if e.Checkpoint != nil {
+			pending++
+			continue
+		}
+		line, next, err := s.marshal(e, h)
+		if err != nil {
+			if werr := s.write(buf, h); werr != nil {
+				return done, werr
 			}
-			return done + pending, errZerologDisabled
+			return done + pending, err
 		}
 		if s.maxBytes > 0 && rotErr == nil && s.size+int64(len(buf)+len(line)) > s.maxBytes && s.size+int64(len(buf)) > 0 {
-			if err := s.write(buf, seq, last); err != nil {
+			if err := s.write(buf, h); err != nil {
 				return done, err
 			}
 			done, pending, buf = done+pending, 0, buf[:0]
 			rotErr = s.rotate()
 		}
 		buf = append(buf, line...)
-		seq, last = seq+1, lineHash(line[:len(line)-1])
+		h = next
 		pending++
 	}
-	if err := s.write(buf, seq, last); err != nil {
+	if err := s.write(buf, h); err != nil {
 		return done, err
+	}
+	if err := s.checkpoint(); err != nil {
+		return len(batch), errors.Join(rotErr, err)
 	}
 	return len(batch), rotErr
 }
 
-// write appends buf, whose last line has seq and hash last. On failure it
+// head is the chain's state after a line: its seq, and its hash (unkeyed)
+// or MAC (keyed).
+type head struct {
+	seq  uint64
+	last string
+	mac  [32]byte
+}
+
+// marshal returns e as the line after h, and the chain's state after it.
+// The line is valid until the next call.
+func (s *FileSink) marshal(e *Event, h head) ([]byte, head, error) {
+	if s.m == nil {
+		line := e.MarshalLine(&Link{Seq: h.seq + 1, PrevHash: h.last})
+		if line == nil {
+			return nil, h, errZerologDisabled
+		}
+		return line, head{seq: h.seq + 1, last: lineHash(line[:len(line)-1])}, nil
+	}
+	line, mac, err := e.marshalKeyed(&s.w, h.seq+1, s.chain, &h.mac, s.m)
+	if err != nil {
+		return nil, h, err
+	}
+	return line, head{seq: h.seq + 1, mac: mac}, nil
+}
+
+// write appends buf, whose last line leaves the chain at h. On failure it
 // truncates the file back to its size before.
-func (s *FileSink) write(buf []byte, seq uint64, last string) error {
+func (s *FileSink) write(buf []byte, h head) error {
 	if len(buf) == 0 {
 		return nil
 	}
@@ -286,8 +444,63 @@ func (s *FileSink) write(buf []byte, seq uint64, last string) error {
 		return fmt.Errorf("audit: write %s: %w", s.path, err)
 	}
 	s.size += int64(len(buf))
-	s.seq, s.last = seq, last
+	s.seq, s.last, s.lastMAC = h.seq, h.last, h.mac
 	return nil
+}
+
+// setCheckpointOut makes out receive the sink's checkpoints.
+func (s *FileSink) setCheckpointOut(out func(Checkpoint)) {
+	s.mu.Lock()
+	s.out = out
+	s.mu.Unlock()
+}
+
+// checkpoint hands on a checkpoint of the head when one is due (every
+// CheckpointEvery lines), after syncing the file so that the lines it
+// covers are on disk. Called with s.mu held.
+func (s *FileSink) checkpoint() error {
+	if s.signer == nil || s.out == nil || s.seq-s.cpSeq < s.every {
+		return nil
+	}
+	cp, err := s.takeCheckpoint(false)
+	if err != nil {
+		return err
+	}
+	s.out(cp)
+	return nil
+}
+
+// takeCheckpoint syncs the file and signs a checkpoint of the head.
+// Called with s.mu held.
+func (s *FileSink) takeCheckpoint(final bool) (Checkpoint, error) {
+	if err := s.f.Sync(); err != nil {
+		return Checkpoint{}, fmt.Errorf("audit: sync %s before a checkpoint: %w", s.path, err)
+	}
+	reason := CheckpointInterval
+	if final {
+		reason = CheckpointShutdown
+	}
+	cp := Checkpoint{Time: time.Now().UTC(), File: s.path, Chain: s.chain, Seq: s.seq,
+		MAC: hex.EncodeToString(s.lastMAC[:]), Reason: reason}
+	cp.sign(s.signer)
+	s.cpSeq = s.seq
+	return cp, nil
+}
+
+// shutdownCheckpoint returns a checkpoint of the head for the Auditor to
+// hand on when it closes (false: no checkpoint key, nothing written yet,
+// or the file is closed).
+func (s *FileSink) shutdownCheckpoint() (Checkpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.signer == nil || s.f == nil || s.seq == 0 {
+		return Checkpoint{}, false
+	}
+	cp, err := s.takeCheckpoint(true)
+	if err != nil {
+		return Checkpoint{}, false
+	}
+	return cp, true
 }
 
 // rotate syncs the file, shifts Path.N to Path.N+1 (removing the oldest

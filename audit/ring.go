@@ -40,8 +40,12 @@ func NewRing(o RingOptions) *Ring {
 	return &Ring{name: o.Name, buf: make([]Event, o.Size)}
 }
 
-// Write keeps e, forgetting the oldest event when the ring is full.
+// Write keeps e, forgetting the oldest event when the ring is full. A
+// checkpoint is not an event and is not kept.
 func (r *Ring) Write(e Event) {
+	if e.Checkpoint != nil {
+		return
+	}
 	r.mu.Lock()
 	r.buf[r.next] = e
 	r.next = (r.next + 1) % len(r.buf)

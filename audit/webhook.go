@@ -11,21 +11,31 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/gatewaystack/gatewaystack/safehttp"
 )
 
 // WebhookOptions configures a WebhookSink.
 type WebhookOptions struct {
 	// Name names the sink in stats (default "webhook").
 	Name string
-	// URL receives the POSTs (http or https).
+	// URL receives the POSTs: https, or http to a loopback host when
+	// Client allows it.
 	URL string
 	// Headers are added to every POST (e.g. Authorization). They never
 	// appear in errors or stats.
 	Headers map[string]string
-	// Client sends the POSTs (default: a client of the sink's own, whose
-	// idle connections Close closes). Its own Timeout, if any, also
-	// applies.
-	Client *http.Client
+	// Client sends the POSTs: the gateway's SSRF-safe outbound client, so
+	// its rules apply (https only, plain http to loopback only when
+	// allowed, no private, loopback or link-local address such as
+	// 169.254.169.254 unless allowed, no proxy from the environment) and
+	// redirects are never followed: a 3xx fails the POST, so the batch and
+	// its headers never reach another URL. Default: a strict client of the
+	// sink's own (https to public addresses), whose idle connections Close
+	// closes. Timeout replaces the client's overall time bound; its
+	// transport's bounds (connect time, time to the answer's headers)
+	// still apply.
+	Client *safehttp.Client
 	// BatchSize is the most events per POST (default 100).
 	BatchSize int
 	// FlushInterval is the longest an event waits for its batch to fill
@@ -42,16 +52,23 @@ type WebhookOptions struct {
 }
 
 // WebhookSink POSTs batches of events as a JSON array (each element the
-// object MarshalLine writes) with Content-Type application/json. Any 2xx
-// answer delivers the batch; anything else, or no answer, is retried.
+// object MarshalLine writes; checkpoints too) with Content-Type
+// application/json. Any 2xx answer delivers the batch; anything else, a
+// redirect included, or no answer, is retried.
 type WebhookSink struct {
 	o       WebhookOptions
 	target  string
 	display string
-	own     bool
+	// hc is the client's http.Client without its overall time bound (each
+	// POST has its own); it never follows a redirect.
+	hc  http.Client
+	own bool
 }
 
-var _ Destination = (*WebhookSink)(nil)
+var (
+	_ Destination       = (*WebhookSink)(nil)
+	_ CheckpointCarrier = (*WebhookSink)(nil)
+)
 
 // NewWebhookSink returns a sink posting to o.URL.
 func NewWebhookSink(o WebhookOptions) (*WebhookSink, error) {
@@ -81,15 +98,18 @@ func NewWebhookSink(o WebhookOptions) (*WebhookSink, error) {
 	// Errors name the endpoint without credentials or query.
 	s.display = u.Scheme + "://" + u.Host + u.EscapedPath()
 	if o.Client == nil {
-		t, ok := http.DefaultTransport.(*http.Transport)
-		if !ok {
-			return nil, errors.New("audit: webhook: http.DefaultTransport is not an *http.Transport; pass a Client")
-		}
-		s.o.Client = &http.Client{Transport: t.Clone()}
+		s.o.Client = safehttp.New(safehttp.Options{Timeout: o.Timeout})
 		s.own = true
 	}
+	s.hc = *s.o.Client.HTTPClient()
+	s.hc.Timeout = 0 // each POST is bounded by its context (Timeout)
+	s.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return s, nil
 }
+
+// CarriesCheckpoints reports true: the webhook also gets the checkpoints
+// of the Auditor's keyed file sinks, as elements of its batches.
+func (s *WebhookSink) CarriesCheckpoints() bool { return true }
 
 // Name returns the sink's name.
 func (s *WebhookSink) Name() string { return s.o.Name }
@@ -125,7 +145,7 @@ func (s *WebhookSink) Deliver(ctx context.Context, batch []Event) (int, error) {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.o.Client.Do(req)
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, query included: keep only the cause.
 		var ue *url.Error
@@ -142,6 +162,13 @@ func (s *WebhookSink) Deliver(ctx context.Context, batch []Event) (int, error) {
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	msg := fmt.Sprintf("audit: webhook POST %s: status %d", s.display, resp.StatusCode)
+	if resp.StatusCode/100 == 3 {
+		msg += ": redirect not followed (redirects are refused; configure the final URL)"
+		if loc, err := resp.Location(); err == nil {
+			msg += "; it points to " + loc.Scheme + "://" + loc.Host + loc.EscapedPath()
+		}
+		return 0, errors.New(msg)
+	}
 	if b := printable(excerpt); b != "" {
 		msg += ": " + b
 	}

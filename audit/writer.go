@@ -20,8 +20,8 @@ type WriterOptions struct {
 	BatchSize int
 }
 
-// WriterSink writes JSON lines (MarshalLine, without a chain) to an
-// io.Writer, one Write call per line, so lines never interleave with other
+// WriterSink writes JSON lines (MarshalLine, without a chain; checkpoints
+// as checkpoint lines) to an io.Writer, one Write call per line, so lines never interleave with other
 // writers of the same stream.
 type WriterSink struct {
 	name  string
@@ -29,7 +29,10 @@ type WriterSink struct {
 	batch int
 }
 
-var _ Destination = (*WriterSink)(nil)
+var (
+	_ Destination       = (*WriterSink)(nil)
+	_ CheckpointCarrier = (*WriterSink)(nil)
+)
 
 // NewWriterSink returns a sink writing to o.Writer.
 func NewWriterSink(o WriterOptions) (*WriterSink, error) {
@@ -67,6 +70,10 @@ func (s *WriterSink) Deliver(_ context.Context, batch []Event) (int, error) {
 	}
 	return len(batch), nil
 }
+
+// CarriesCheckpoints reports true: the writer also gets the checkpoints of
+// the Auditor's keyed file sinks, as checkpoint lines.
+func (s *WriterSink) CarriesCheckpoints() bool { return true }
 
 // Close does nothing: the writer belongs to the caller.
 func (s *WriterSink) Close(context.Context) error { return nil }

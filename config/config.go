@@ -467,6 +467,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Log.Level, "LOG_LEVEL")
 	c.applyProxyEnv(getenv)
 	c.applyAuth0Env(getenv)
+	c.applyAuditEnv(getenv)
 	if err := c.applyLimitsEnv(getenv); err != nil {
 		return err
 	}

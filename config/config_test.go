@@ -178,7 +178,7 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 			Budgets:   Budgets{PerTenant: Budget{Units: 7, Period: time.Hour}, PerSubject: Budget{Period: 720 * time.Hour}, Costs: map[string]int64{"a__*": 0}},
 			LoopGuard: LoopGuard{MaxRepeats: &zero, Window: time.Second, PerTool: map[string]LoopRule{"a__*": {MaxRepeats: &seven, Window: time.Hour}}}},
 		Admin: Admin{Scope: "ops"},
-		Audit: Audit{File: AuditFile{Path: "/var/log/gs.jsonl", MaxBytes: 4096, MaxFiles: 3}, QueueSize: 5,
+		Audit: Audit{File: AuditFile{Path: "/var/log/gs.jsonl", MaxBytes: 4096, MaxFiles: 3}, QueueSize: 5, CheckpointEvery: 50,
 			Webhook: AuditWebhook{URL: "https://siem.example.com/in", BatchSize: 7, FlushInterval: time.Second, Timeout: time.Second, MaxBackoff: time.Minute}},
 		Auth0:    Auth0{Domain: "x.auth0.com", ManagementURL: "https://mgmt.example.com", Connection: "corp", Audience: "https://api.example.com"},
 		TLS:      TLS{CertFile: "c.pem", KeyFile: "k.pem"},

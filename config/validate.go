@@ -189,7 +189,7 @@ func (c *Config) Validate() error {
 
 	validateProxy("proxy", &c.Proxy, seen, add)
 	validateLimits(&c.Limits, add)
-	validateAudit(&c.Audit, add)
+	validateAudit(&c.Audit, c.Outbound, add)
 	c.validateHardening(add)
 	validateAuth0(&c.Auth0, add)
 

@@ -137,7 +137,7 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		return nil, err
 	}
 	sessions.LimitPerSubject(cfg.Server.MaxSessionsPerSubject)
-	auditor, recent, err := buildAuditor(cfg, o)
+	auditor, recent, err := buildAuditor(cfg, o, outbound)
 	if err != nil {
 		_ = v.Close()
 		return nil, err
@@ -345,9 +345,11 @@ func policyScopes(cfg *config.Config) []string {
 const recentEvents = 1000
 
 // buildAuditor creates the audit sinks of cfg behind one Auditor: the ring
-// the admin page reads, stdout (log.audit), the hash-chained file and the
-// webhook. Each has its own bounded queue, so none slows a request.
-func buildAuditor(cfg *config.Config, o BuildOptions) (*audit.Auditor, *audit.Ring, error) {
+// the admin page reads, stdout (log.audit), the hash-chained file (keyed,
+// with checkpoints to stdout and the webhook, when its keys are set) and
+// the webhook, sent through the outbound client. Each has its own bounded
+// queue, so none slows a request.
+func buildAuditor(cfg *config.Config, o BuildOptions, outbound *safehttp.Client) (*audit.Auditor, *audit.Ring, error) {
 	ring := audit.NewRing(audit.RingOptions{Size: recentEvents})
 	dests := []audit.Destination{ring}
 	closeAll := func() {
@@ -362,8 +364,23 @@ func buildAuditor(cfg *config.Config, o BuildOptions) (*audit.Auditor, *audit.Ri
 		}
 		dests = append(dests, ws)
 	}
+	for _, w := range cfg.AuditWarnings() {
+		o.Logger.Warn().Msg(w)
+	}
 	if f := cfg.Audit.File; f.Path != "" {
-		fs, err := audit.NewFileSink(audit.FileOptions{Path: f.Path, MaxBytes: f.MaxBytes, MaxFiles: f.MaxFiles})
+		chainKey, err := cfg.Audit.LoadChainKey()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		cpKey, err := cfg.Audit.LoadCheckpointKey()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		logger := o.Logger
+		fs, err := audit.NewFileSink(audit.FileOptions{Path: f.Path, MaxBytes: f.MaxBytes, MaxFiles: f.MaxFiles,
+			ChainKey: chainKey, CheckpointKey: cpKey, CheckpointEvery: cfg.Audit.CheckpointEvery, Logger: &logger})
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("audit.file: %w", err)
@@ -381,7 +398,7 @@ func buildAuditor(cfg *config.Config, o BuildOptions) (*audit.Auditor, *audit.Ri
 			headers[k] = expanded
 		}
 		ws, err := audit.NewWebhookSink(audit.WebhookOptions{URL: wh.URL, Headers: headers, BatchSize: wh.BatchSize,
-			FlushInterval: wh.FlushInterval, Timeout: wh.Timeout, MaxBackoff: wh.MaxBackoff})
+			FlushInterval: wh.FlushInterval, Timeout: wh.Timeout, MaxBackoff: wh.MaxBackoff, Client: outbound})
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("audit.webhook: %w", err)

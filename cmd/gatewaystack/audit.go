@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/gatewaystack/gatewaystack/audit"
+	"github.com/gatewaystack/gatewaystack/config"
 )
 
 // errAuditTampered ends "audit verify" with exit code 1: the chain is broken.
 var errAuditTampered = errors.New("the audit chain is broken")
 
 // cmdAudit runs "gatewaystack audit verify" (check a hash-chained audit
-// file and its rotated predecessors) and "gatewaystack audit report"
+// file and its rotated predecessors, with the chain key and checkpoints)
+// and "gatewaystack audit report"
 // (figures per tenant, subject or tool).
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit", stderr)
@@ -27,7 +29,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch args[0] {
 	case "verify":
-		return cmdAuditVerify(ctx, fs, args[1:], stdout)
+		return cmdAuditVerify(ctx, fs, args[1:], stdout, stderr)
 	case "report":
 		return cmdAuditReport(ctx, fs, args[1:], stdout, stderr)
 	case "-h", "-help", "--help":
@@ -51,10 +53,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// cmdAuditVerify checks the chain across FILE... (oldest first). Exit 0:
-// intact; 1: broken (the first problem is printed).
-func cmdAuditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	head, asJSON := auditVerifyFlags(fs)
+// cmdAuditVerify checks the chain across FILE... (oldest first) with the
+// chain key and checkpoint public keys of the configuration. Exit 0:
+// intact; 1: broken, a checkpoint refused, or a key missing or bad.
+func cmdAuditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	f := auditVerifyFlags(fs)
 	files, err := parseAuditArgs(fs, args)
 	if err != nil {
 		return err
@@ -62,14 +65,57 @@ func cmdAuditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout
 	if err := checkAuditFiles(fs, files, "verify"); err != nil {
 		return err
 	}
-	if *head != "" && (len(*head) != 64 || strings.Trim(strings.ToLower(*head), "0123456789abcdef") != "") {
+	head := *f.head
+	if head != "" && (len(head) != 64 || strings.Trim(strings.ToLower(head), "0123456789abcdef") != "") {
 		return usageError{msg: "--head must be a hex SHA-256 (64 hex digits)", fs: fs}
 	}
-	res, err := audit.Verify(ctx, files, audit.VerifyOptions{Head: strings.ToLower(*head)})
+	for _, c := range f.checkpoints {
+		if _, err := os.Stat(c); errors.Is(err, os.ErrNotExist) {
+			return usageError{msg: fmt.Sprintf("--checkpoints %s: no such file", c), fs: fs}
+		}
+	}
+	cfg, err := loadConfig(*f.config)
+	if err != nil {
+		return err
+	}
+	key, err := cfg.Audit.LoadChainKey()
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if *asJSON {
+	o := audit.VerifyOptions{Head: strings.ToLower(head), Key: key, AllowPartial: *f.allowPartial}
+	if key == nil {
+		if len(f.checkpoints) > 0 {
+			return usageError{msg: "--checkpoints needs the chain key: set audit.chain_key_file in the configuration given with --config, or " + config.EnvAuditChainKey, fs: fs}
+		}
+		fmt.Fprintln(stderr, "warning: no chain key (audit.chain_key; pass --config): an unkeyed chain proves nothing against anyone who can write the files, who can edit any line and recompute every hash")
+	}
+	if len(f.checkpoints) > 0 {
+		pubs, err := cfg.Audit.LoadCheckpointPublicKeys()
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		if len(pubs) == 0 {
+			return usageError{msg: "--checkpoints needs the checkpoint public keys: set audit.checkpoint_public_keys (or audit.checkpoint_public_key_files) in the configuration given with --config", fs: fs}
+		}
+		if o.Checkpoints, err = audit.ReadCheckpoints(ctx, f.checkpoints, pubs); err != nil {
+			var ce *audit.CheckpointError
+			if errors.As(err, &ce) {
+				fmt.Fprintf(stdout, "REFUSED: checkpoint at %s: %s\n", ce.At, ce.Reason)
+				return errCheckpointRefused
+			}
+			return fmt.Errorf("verify: %w", err)
+		}
+	} else if key != nil {
+		fmt.Fprintln(stderr, "note: without --checkpoints, lines cut off the end of the chain and deleted files cannot be detected")
+	}
+	res, err := audit.Verify(ctx, files, o)
+	if errors.Is(err, audit.ErrChainKeyRequired) {
+		return fmt.Errorf("verify: %w; pass --config with the configuration that holds it, or set %s", err, config.EnvAuditChainKey)
+	}
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if *f.asJSON {
 		if err := writeAuditJSON(stdout, res); err != nil {
 			return err
 		}
@@ -82,11 +128,32 @@ func cmdAuditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout
 	return nil
 }
 
+// errCheckpointRefused ends "audit verify" with exit code 1: a checkpoint
+// does not verify.
+var errCheckpointRefused = errors.New("a checkpoint was refused: it does not verify with the checkpoint public keys")
+
+// verifyFlags are the flags of "audit verify".
+type verifyFlags struct {
+	config, head         *string
+	asJSON, allowPartial *bool
+	checkpoints          fileList
+}
+
+// fileList is a repeatable file flag.
+type fileList []string
+
+func (l *fileList) String() string     { return strings.Join(*l, ",") }
+func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
+
 // auditVerifyFlags defines the flags of "audit verify".
-func auditVerifyFlags(fs *flag.FlagSet) (head *string, asJSON *bool) {
-	head = fs.String("head", "", "a line hash recorded earlier (a previous verify's last hash); the chain must contain it, which shows lines cut off the end")
-	asJSON = fs.Bool("json", false, "print the result as JSON")
-	return head, asJSON
+func auditVerifyFlags(fs *flag.FlagSet) *verifyFlags {
+	f := &verifyFlags{}
+	f.config = fs.String("config", "", "the configuration holding audit.chain_key (or its file) and audit.checkpoint_public_keys (or GATEWAYSTACK_CONFIG; GATEWAYSTACK_AUDIT_CHAIN_KEY also works)")
+	fs.Var(&f.checkpoints, "checkpoints", "a file of checkpoint lines as stdout or the webhook received them (repeatable); the chain must agree with them and reach the newest")
+	f.allowPartial = fs.Bool("allow-partial", false, "accept a keyed chain that starts after the genesis because rotation removed the oldest files")
+	f.head = fs.String("head", "", "a line hash recorded earlier (a previous verify's last hash); the chain must contain it, which shows lines cut off the end")
+	f.asJSON = fs.Bool("json", false, "print the result as JSON")
+	return f
 }
 
 // printAuditVerify writes the human form of a verify result.
@@ -103,8 +170,24 @@ func printAuditVerify(w io.Writer, res audit.VerifyResult) {
 	if !res.Genesis {
 		start = "from an anchor (the first line's prev_hash " + res.Anchor + "; earlier lines are not in these files)"
 	}
-	fmt.Fprintf(w, "ok: the chain is intact: %d file(s), %d line(s), seq %d to %d, %s\nlast hash: %s\n",
-		res.Files, res.Lines, res.FirstSeq, res.LastSeq, start, res.LastHash)
+	what := "the chain is intact"
+	if res.Keyed {
+		what = "the keyed chain " + res.Chain + " is intact (every MAC checked)"
+		if !res.Genesis {
+			start = fmt.Sprintf("from seq %d (--allow-partial: the lines before it are not in these files)", res.FirstSeq)
+		}
+	}
+	fmt.Fprintf(w, "ok: %s: %d file(s), %d line(s), seq %d to %d, %s\nlast hash: %s\n",
+		what, res.Files, res.Lines, res.FirstSeq, res.LastSeq, start, res.LastHash)
+	if res.Unkeyed > 0 {
+		fmt.Fprintf(w, "the first %d line(s) were written before the chain key was set; the first keyed line binds them\n", res.Unkeyed)
+	}
+	if res.NewestCheckpoint > 0 {
+		fmt.Fprintf(w, "checkpoints: %d checked against their lines; the chain reaches the newest, at seq %d\n", res.Checkpoints, res.NewestCheckpoint)
+	}
+	if res.OtherCheckpoints > 0 {
+		fmt.Fprintf(w, "checkpoints of other chains ignored: %d\n", res.OtherCheckpoints)
+	}
 }
 
 // cmdAuditReport prints figures per tenant, subject or tool from FILE...

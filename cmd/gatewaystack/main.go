@@ -38,9 +38,10 @@ Usage:
                         (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI | --list)
                         why a tool, prompt or resource is allowed or not for an identity,
                         without running the gateway
-  gatewaystack audit verify [--head HASH] [--json] FILE...
-                        check the hash chain of an audit file and its rotated predecessors,
-                        oldest first (audit.jsonl.2 audit.jsonl.1 audit.jsonl); exit 1 if broken
+  gatewaystack audit verify --config F [--checkpoints FILE]... [--allow-partial] [--head HASH] [--json] FILE...
+                        check the keyed chain of an audit file and its rotated predecessors,
+                        oldest first (audit.jsonl.2 audit.jsonl.1 audit.jsonl), against the
+                        signed checkpoints; exit 1 if broken
   gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T]
                         [--format table|json|csv]
                         calls, decisions, latency p50/p90/p99 and budget cost per group
@@ -141,7 +142,7 @@ var synopsis = map[string]string{
 	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
 	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI [--upstream U] | --list)",
-	"audit":       "gatewaystack audit verify [--head HASH] [--json] FILE... | gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T] [--format table|json|csv]",
+	"audit":       "gatewaystack audit verify --config F [--checkpoints FILE]... [--allow-partial] [--head HASH] [--json] FILE... | gatewaystack audit report FILE... [--by tenant|subject|tool] [--since T] [--until T] [--format table|json|csv]",
 	"conformance": "gatewaystack conformance --url URL --issuer URL [--out DIR] [--sub S] [--step-up-tool T] [--expiry-wait D]",
 	"bench":       "gatewaystack bench --url URL [--token T | --mint ISSUER_URL --sub S [--scope S] [--org O]] --tool NAME [--args JSON] [-c 16] [-d 10s] [--warmup 1s] [--max-calls N] [--era session|stateless] [--pid PID]... [--timeout 30s] [--json]",
 }

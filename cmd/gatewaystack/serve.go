@@ -132,6 +132,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "configuration is valid: resource %s, %d upstream(s), %d policy rule(s)\n",
 		cfg.Resource(), len(cfg.Upstreams), len(cfg.Policy.Tools))
+	for _, w := range cfg.AuditWarnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	return nil
 }
 
