@@ -211,15 +211,13 @@ func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *ht
 	if !allowed {
 		return
 	}
-	if !g.forward(ctx, w, st, rid, up, env.Method, c, forwarded{original: uri}, modern && env.Method == "resources/read") {
+	if env.Method != "resources/read" {
+		// Subscriptions are counted per (upstream, URI): only the first
+		// subscriber's subscribe and the last one's unsubscribe go upstream.
+		g.subscriptionCall(ctx, w, st, rid, up, env.Method, c, uri)
 		return
 	}
-	switch env.Method {
-	case "resources/subscribe":
-		g.subs.add(uri, st.owner)
-	case "resources/unsubscribe":
-		g.subs.remove(uri, st.owner)
-	}
+	g.forward(ctx, w, st, rid, up, env.Method, c, forwarded{original: uri}, modern)
 }
 
 // resourceNotFound returns the one answer for a resource that does not

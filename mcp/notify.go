@@ -304,33 +304,18 @@ func (s *subscriptions) held(upstreamName, uri string) bool {
 	return ok
 }
 
-// add records session as subscribed to uri, with no upstream known: such
-// a subscription gets the updates of every upstream for uri and is never
-// ended upstream by the gateway (subscribe records one of an upstream).
-func (s *subscriptions) add(uri, session string) {
-	_, _ = s.subscribeKey(subKey{"", uri}, upstream.Upstream{}, session)
-}
-
-// remove forgets session's subscription to uri recorded by add.
-func (s *subscriptions) remove(uri, session string) {
-	s.unsubscribe("", uri, session)
-}
-
 // sessions returns the sessions subscribed to uri of the upstream named
-// upstreamName (and those recorded by add, for any upstream).
+// upstreamName.
 func (s *subscriptions) sessions(upstreamName, uri string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, k := range []subKey{{upstreamName, uri}, {"", uri}} {
-		if subs := s.keys[k]; subs != nil {
-			for id := range subs.owners {
-				out = append(out, id)
-			}
-		}
-		if upstreamName == "" {
-			break
-		}
+	subs := s.keys[subKey{upstreamName, uri}]
+	if subs == nil {
+		return nil
+	}
+	out := make([]string, 0, len(subs.owners))
+	for id := range subs.owners {
+		out = append(out, id)
 	}
 	return out
 }
