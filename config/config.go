@@ -316,6 +316,13 @@ type Server struct {
 	// ends its least recently used session, whose client gets 404 and
 	// starts a new one.
 	MaxSessionsPerSubject int `yaml:"max_sessions_per_subject"`
+	// MaxStreamsPerSession caps the event streams (GET /mcp) one session
+	// holds open (default 4, 1 to 1000); beyond it 429.
+	MaxStreamsPerSession int `yaml:"max_streams_per_session"`
+	// MaxStreamsPerSubject caps the event streams one subject holds open
+	// across its sessions (default 32, 1 to 100000, at least
+	// max_streams_per_session); beyond it 429.
+	MaxStreamsPerSubject int `yaml:"max_streams_per_subject"`
 	// Metrics serves Prometheus metrics at /metrics (default on).
 	Metrics *bool `yaml:"metrics"`
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).

@@ -168,7 +168,7 @@ func TestSetDefaultsKeepsExplicitValues(t *testing.T) {
 		},
 		IdentityHeaders: IdentityHeaders{User: "X-Sub", Tenant: "X-Tenant", Scopes: "X-Scopes"},
 		Upstreams:       []Upstream{{Name: "a", Prefix: &f, Timeout: 2 * time.Second, MCP: &MCPUpstream{URL: "http://a/mcp"}}},
-		Server: Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour, MaxSessionsPerSubject: 9,
+		Server: Server{MaxBodyBytes: 2048, UpstreamTimeout: 3 * time.Second, SessionTTL: time.Hour, MaxSessionsPerSubject: 9, MaxStreamsPerSession: 2, MaxStreamsPerSubject: 5,
 			ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second,
 			MaxHeaderBytes: 8192, MaxConcurrent: 10, MaxConcurrentPerSubject: 2, GCPercent: 300},
 		Log: Log{Level: "debug", Audit: &f},

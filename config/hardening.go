@@ -21,6 +21,8 @@ const (
 	DefaultMaxConcurrentPerSubject = 64
 	DefaultGCPercent               = 400
 	DefaultMaxSessionsPerSubject   = 256
+	DefaultMaxStreamsPerSession    = 4
+	DefaultMaxStreamsPerSubject    = 32
 )
 
 func (c *Config) setHardeningDefaults() {
@@ -55,6 +57,12 @@ func (c *Config) setHardeningDefaults() {
 	}
 	if s.MaxSessionsPerSubject == 0 {
 		s.MaxSessionsPerSubject = DefaultMaxSessionsPerSubject
+	}
+	if s.MaxStreamsPerSession == 0 {
+		s.MaxStreamsPerSession = DefaultMaxStreamsPerSession
+	}
+	if s.MaxStreamsPerSubject == 0 {
+		s.MaxStreamsPerSubject = DefaultMaxStreamsPerSubject
 	}
 }
 
@@ -97,6 +105,12 @@ func (c *Config) validateHardening(add func(field, format string, args ...any)) 
 	}
 	if s.MaxSessionsPerSubject < 1 || s.MaxSessionsPerSubject > 100_000 {
 		add("server.max_sessions_per_subject", "%d is out of range; use 1 to 100000 (default 256; there is no setting without a cap)", s.MaxSessionsPerSubject)
+	}
+	if s.MaxStreamsPerSession < 1 || s.MaxStreamsPerSession > 1000 {
+		add("server.max_streams_per_session", "%d is out of range; use 1 to 1000 (default 4)", s.MaxStreamsPerSession)
+	}
+	if s.MaxStreamsPerSubject < s.MaxStreamsPerSession || s.MaxStreamsPerSubject > 100_000 {
+		add("server.max_streams_per_subject", "%d is out of range; use server.max_streams_per_session (%d) to 100000 (default 32)", s.MaxStreamsPerSubject, s.MaxStreamsPerSession)
 	}
 	t := c.TLS
 	switch {

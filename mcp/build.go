@@ -275,6 +275,8 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		MaxConcurrent:           cfg.Server.MaxConcurrent,
 		MaxConcurrentPerSubject: cfg.Server.MaxConcurrentPerSubject,
 		ReadTimeout:             cfg.Server.ReadTimeout,
+		MaxStreamsPerSession:    cfg.Server.MaxStreamsPerSession,
+		MaxStreamsPerSubject:    cfg.Server.MaxStreamsPerSubject,
 		Auth0Webhook:            dcrHandler,
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatewaystack/gatewaystack/config"
 )
 
 // openStream opens a session-era GET event stream and returns its status
@@ -109,5 +111,33 @@ func TestEventStreamsAreCapped(t *testing.T) {
 			t.Fatalf("a closed stream did not free its slot: %d", status)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The caps come from server.max_streams_per_session and
+// max_streams_per_subject.
+func TestEventStreamCapsAreConfigured(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, gatewayOptions{configure: func(c *config.Config) {
+		c.Server.MaxStreamsPerSession = 1
+		c.Server.MaxStreamsPerSubject = 2
+	}})
+	alice := g.minter.token("alice", baselineScope)
+	s1, s2 := g.initialize(t, alice), g.initialize(t, alice)
+	status, close1 := openStream(t, g, alice, s1)
+	defer close1()
+	if status != http.StatusOK {
+		t.Fatalf("first stream: %d", status)
+	}
+	if status, _ := openStream(t, g, alice, s1); status != http.StatusTooManyRequests {
+		t.Errorf("second stream on a session capped at 1: %d", status)
+	}
+	status, close2 := openStream(t, g, alice, s2)
+	defer close2()
+	if status != http.StatusOK {
+		t.Fatalf("a stream on the second session: %d", status)
+	}
+	if status, _ := openStream(t, g, alice, g.initialize(t, alice)); status != http.StatusTooManyRequests {
+		t.Errorf("a third stream of a subject capped at 2: %d", status)
 	}
 }
