@@ -22,46 +22,12 @@ import (
 // codeResourceNotFound is MCP's error for an unknown resource.
 const codeResourceNotFound = -32002
 
-// rawMethods are the methods the gateway answers itself, as raw JSON, with a
-// policy decision; everything else of the protocol is served by mcp-go.
-var rawMethods = map[string]bool{
-	"tools/list": true, "tools/call": true,
-	"prompts/list": true, "prompts/get": true,
-	"resources/list": true, "resources/templates/list": true, "resources/read": true,
-	"resources/subscribe": true, "resources/unsubscribe": true,
-	"completion/complete": true,
-}
-
-// dispatchRaw serves one of rawMethods; it reports false for other methods.
-func (g *Gateway) dispatchRaw(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) bool {
-	switch env.Method {
-	case "tools/list":
-		g.toolsList(ctx, w, r, st, env, id, modern)
-	case "tools/call":
-		g.toolsCall(ctx, w, r, st, env, id, modern)
-	case "prompts/list":
-		g.listEntries(ctx, w, r, st, env, id, modern, upstream.Prompts, g.o.Prompts)
-	case "resources/list":
-		g.listEntries(ctx, w, r, st, env, id, modern, upstream.Resources, g.o.Resources)
-	case "resources/templates/list":
-		g.listEntries(ctx, w, r, st, env, id, modern, upstream.ResourceTemplates, g.o.Resources)
-	case "prompts/get":
-		g.promptsGet(ctx, w, r, st, env, id, modern)
-	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		g.resourceCall(ctx, w, r, st, env, id, modern)
-	case "completion/complete":
-		g.completion(ctx, w, r, st, env, id, modern)
-	default:
-		return false
-	}
-	return true
-}
-
 // listEntries answers prompts/list, resources/list and
 // resources/templates/list with the entries of every upstream the caller may
 // see, under the policy table az.
-func (g *Gateway) listEntries(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool, k upstream.Kind, az *policy.Authorizer) {
-	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+func (g *Gateway) listEntries(q *Request, k upstream.Kind, az *policy.Authorizer) {
+	ctx, w, st, id, modern := q.Ctx, q.W, q.st, q.Identity, q.Modern
+	rid, ok := g.checkRequest(q, "")
 	if !ok {
 		return
 	}
@@ -130,15 +96,16 @@ func (g *Gateway) allUpstreamsFailed(w http.ResponseWriter, st *requestState, ri
 }
 
 // promptsGet decides and forwards prompts/get.
-func (g *Gateway) promptsGet(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+func (g *Gateway) promptsGet(q *Request) {
+	ctx, w, st, env, id, modern := q.Ctx, q.W, q.st, q.Env, q.Identity, q.Modern
 	c, perr := parseCanonical(env.Params, "name")
 	if perr != nil {
-		g.refuseParams(w, st, env, modern, perr, `prompts/get needs params with one "name" string`)
+		g.refuseParams(q, perr, `prompts/get needs params with one "name" string`)
 		return
 	}
 	st.event.Prompt = c.Name
 	st.event.Workflow = c.Workflow
-	rid, ok := g.checkRequest(w, r, st, env, c.Name, modern)
+	rid, ok := g.checkRequest(q, c.Name)
 	if !ok {
 		return
 	}
@@ -187,15 +154,16 @@ func (g *Gateway) decidePromptFirst(w http.ResponseWriter, st *requestState, rid
 // unsubscribe. Policy patterns match "<upstream>__<uri>", with the URI in
 // RFC 3986 normal form (a URI sent in another form is refused, naming the
 // normal one).
-func (g *Gateway) resourceCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+func (g *Gateway) resourceCall(q *Request) {
+	ctx, w, st, env, id, modern := q.Ctx, q.W, q.st, q.Env, q.Identity, q.Modern
 	c, perr := parseCanonical(env.Params, "uri")
 	if perr != nil {
-		g.refuseParams(w, st, env, modern, perr, env.Method+` needs params with one "uri" string`)
+		g.refuseParams(q, perr, env.Method+` needs params with one "uri" string`)
 		return
 	}
 	uri := c.Name
 	st.event.Resource = uri
-	rid, ok := g.checkRequest(w, r, st, env, uri, modern)
+	rid, ok := g.checkRequest(q, uri)
 	if !ok {
 		return
 	}
@@ -272,7 +240,8 @@ func (g *Gateway) resolveDecidedResource(ctx context.Context, w http.ResponseWri
 
 // completion forwards completion/complete for a prompt or resource the
 // caller may use, rewriting a prompt reference to the upstream's own name.
-func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+func (g *Gateway) completion(q *Request) {
+	ctx, w, st, env, id, modern := q.Ctx, q.W, q.st, q.Env, q.Identity, q.Modern
 	c, perr := parseCanonical(env.Params, "")
 	var ref struct {
 		Type string `json:"type"`
@@ -283,11 +252,11 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 		perr = errors.New("ref")
 	}
 	if perr != nil {
-		g.refuseParams(w, st, env, modern, perr, `completion/complete needs params with a "ref" object`)
+		g.refuseParams(q, perr, `completion/complete needs params with a "ref" object`)
 		return
 	}
 	st.event.Workflow = c.Workflow
-	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+	rid, ok := g.checkRequest(q, "")
 	if !ok {
 		return
 	}
@@ -333,7 +302,7 @@ func (g *Gateway) completion(ctx context.Context, w http.ResponseWriter, r *http
 	case "ref/resource":
 		uri, err := resourceuri.Check(ref.URI)
 		if err != nil {
-			g.refuseParams(w, st, env, modern, &paramsError{msg: "params.ref.uri: " + err.Error()}, "")
+			g.refuseParams(q, &paramsError{msg: "params.ref.uri: " + err.Error()}, "")
 			return
 		}
 		st.event.Resource = uri
@@ -536,14 +505,14 @@ func (g *Gateway) badParams(w http.ResponseWriter, st *requestState, rid json.Ra
 // -32602 in both eras when they are ambiguous or not in normal form (the
 // message says what to change), else as badParams with the method's usage
 // message.
-func (g *Gateway) refuseParams(w http.ResponseWriter, st *requestState, env envelope, modern bool, err error, usage string) {
+func (g *Gateway) refuseParams(q *Request, err error, usage string) {
 	var pe *paramsError
 	if errors.As(err, &pe) {
-		g.audit(st, audit.Deny, "params_invalid", http.StatusBadRequest)
-		writeRPCError(w, http.StatusBadRequest, rawID(env.ID), codeInvalidParams, pe.msg, nil)
+		g.audit(q.st, audit.Deny, "params_invalid", http.StatusBadRequest)
+		writeRPCError(q.W, http.StatusBadRequest, rawID(q.Env.ID), codeInvalidParams, pe.msg, nil)
 		return
 	}
-	g.badParams(w, st, rawID(env.ID), modern, usage)
+	g.badParams(q.W, q.st, rawID(q.Env.ID), q.Modern, usage)
 }
 
 // callerName is the name of up, or "" when no upstream is known.

@@ -269,7 +269,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 		st.caps = sess.Caps
 	}
-	if !modern && sid == "" && (r.Method == http.MethodDelete || rawMethods[env.Method]) {
+	if !modern && sid == "" && (r.Method == http.MethodDelete || isRawMethod(env.Method)) {
 		g.audit(st, audit.Deny, "session_missing", http.StatusBadRequest)
 		writeRPCError(w, http.StatusBadRequest, rawID(env.ID), codeInvalidRequest, "Mcp-Session-Id header is required; send initialize first", nil)
 		return
@@ -283,7 +283,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		g.cancelled(w, st, st.owner, env.Params)
 		return
 	}
-	if g.dispatchRaw(ctx, w, r, st, env, id, modern) {
+	if g.dispatchRaw(&Request{Ctx: ctx, W: w, HTTP: r, Env: env, Identity: id, Modern: modern, st: st}) {
 		return
 	}
 

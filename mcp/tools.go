@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -26,18 +25,19 @@ const (
 )
 
 // checkRequest validates the parts of a request every raw method needs: a
-// usable id and, in the 2026-07-28 era, headers that match the body.
-func (g *Gateway) checkRequest(w http.ResponseWriter, r *http.Request, st *requestState, env envelope, name string, modern bool) (json.RawMessage, bool) {
-	id := rawID(env.ID)
-	if id == nil || env.JSONRPC != "2.0" {
-		g.audit(st, audit.Deny, "request_invalid", http.StatusBadRequest)
-		writeRPCError(w, http.StatusBadRequest, id, codeInvalidRequest, `a JSON-RPC 2.0 request with "jsonrpc":"2.0" and a string or number id is required`, nil)
+// usable id and, in the 2026-07-28 era, headers that match the body (name
+// is the params' identifying value, "" when none).
+func (g *Gateway) checkRequest(q *Request, name string) (json.RawMessage, bool) {
+	id := rawID(q.Env.ID)
+	if id == nil || q.Env.JSONRPC != "2.0" {
+		g.audit(q.st, audit.Deny, "request_invalid", http.StatusBadRequest)
+		writeRPCError(q.W, http.StatusBadRequest, id, codeInvalidRequest, `a JSON-RPC 2.0 request with "jsonrpc":"2.0" and a string or number id is required`, nil)
 		return nil, false
 	}
-	if modern {
-		if msg := checkModernHeaders(r, env.Method, name, env.Params); msg != "" {
-			g.audit(st, audit.Deny, "header_mismatch", http.StatusBadRequest)
-			writeRPCError(w, http.StatusBadRequest, id, codeHeaderMismatch, msg, nil)
+	if q.Modern {
+		if msg := checkModernHeaders(q.HTTP, q.Env.Method, name, q.Env.Params); msg != "" {
+			g.audit(q.st, audit.Deny, "header_mismatch", http.StatusBadRequest)
+			writeRPCError(q.W, http.StatusBadRequest, id, codeHeaderMismatch, msg, nil)
 			return nil, false
 		}
 	}
@@ -47,8 +47,9 @@ func (g *Gateway) checkRequest(w http.ResponseWriter, r *http.Request, st *reque
 // toolsList answers tools/list with the tools of every upstream that the
 // caller may see (allowed, or reachable by step-up), names namespaced and
 // definitions otherwise untouched.
-func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
-	rid, ok := g.checkRequest(w, r, st, env, "", modern)
+func (g *Gateway) toolsList(q *Request) {
+	ctx, w, st, id, modern := q.Ctx, q.W, q.st, q.Identity, q.Modern
+	rid, ok := g.checkRequest(q, "")
 	if !ok {
 		return
 	}
@@ -67,16 +68,17 @@ func (g *Gateway) toolsList(ctx context.Context, w http.ResponseWriter, r *http.
 // upstream that owns the tool with the verified identity attached. The
 // params are parsed once into their canonical form; the decision reads it
 // and the forwarded params are encoded from it (canonical.go).
-func (g *Gateway) toolsCall(ctx context.Context, w http.ResponseWriter, r *http.Request, st *requestState, env envelope, id auth.Identity, modern bool) {
+func (g *Gateway) toolsCall(q *Request) {
+	ctx, w, r, st, env, id, modern := q.Ctx, q.W, q.HTTP, q.st, q.Env, q.Identity, q.Modern
 	c, perr := parseCanonical(env.Params, "name")
 	if perr != nil {
-		g.refuseParams(w, st, env, modern, perr, `tools/call needs params with one "name" string (exactly that key, in lower case)`)
+		g.refuseParams(q, perr, `tools/call needs params with one "name" string (exactly that key, in lower case)`)
 		return
 	}
 	name := c.Name
 	st.event.Tool = name
 	st.event.Workflow = c.Workflow
-	rid, ok := g.checkRequest(w, r, st, env, name, modern)
+	rid, ok := g.checkRequest(q, name)
 	if !ok {
 		return
 	}
