@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"cmp"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -120,14 +119,7 @@ func (g *Gateway) adminAuth(w http.ResponseWriter, r *http.Request, method strin
 	if g.ipRefused(w, r, st, ip) {
 		return st, false
 	}
-	token, aerr := auth.BearerToken(r)
-	var id auth.Identity
-	if aerr == nil {
-		var err error
-		if id, err = g.o.Verifier.Verify(r.Context(), token); err != nil && !errors.As(err, &aerr) {
-			aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
-		}
-	}
+	id, aerr := g.verifyBearer(r)
 	if aerr != nil {
 		g.chargeIP(r.Context(), ip)
 		g.audit(st, audit.Deny, aerr.Reason, aerr.Status)

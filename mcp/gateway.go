@@ -213,8 +213,8 @@ func (g *Gateway) Close(ctx context.Context) error {
 	return nil
 }
 
-// routes declares the endpoints and, for /mcp, the pipeline order — in one
-// place:
+// routes declares the endpoints. The stages of /mcp are declared, in
+// order, in mcpPipeline (pipeline.go):
 //
 //	CORS → Host/Origin allow-list → per-IP flood limit (peek; only failed
 //	or missing credentials and too-slow bodies count) → declared body size
@@ -312,12 +312,8 @@ func (g *Gateway) healthDetails(r *http.Request) bool {
 	if g.o.AdminScope == "" || r.Header.Get("Authorization") == "" {
 		return false
 	}
-	token, aerr := auth.BearerToken(r)
-	if aerr != nil {
-		return false
-	}
-	id, err := g.o.Verifier.Verify(r.Context(), token)
-	return err == nil && id.HasScope(g.o.AdminScope)
+	id, aerr := g.verifyBearer(r)
+	return aerr == nil && id.HasScope(g.o.AdminScope)
 }
 
 // writeHealth writes a health answer, never cached (it depends on the

@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -159,16 +158,5 @@ func admitProxyRequest(w http.ResponseWriter, r *http.Request, route proxy.Route
 // identifyProxyCaller is the identify stage: the bearer token of the
 // Authorization header, verified.
 func (g *Gateway) identifyProxyCaller(r *http.Request) (auth.Identity, *auth.Error) {
-	token, aerr := auth.BearerToken(r)
-	if aerr != nil {
-		return auth.Identity{}, aerr
-	}
-	id, err := g.o.Verifier.Verify(r.Context(), token)
-	if err != nil {
-		if !errors.As(err, &aerr) {
-			aerr = &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeInvalidToken, Reason: auth.ReasonSignatureInvalid, Description: "the token could not be verified"}
-		}
-		return auth.Identity{}, aerr
-	}
-	return id, nil
+	return g.verifyBearer(r)
 }

@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/upstream"
@@ -29,6 +30,13 @@ type Request struct {
 	// st is the audit record being built and the request's place in the
 	// gateway (its owner, the session's capabilities).
 	st *requestState
+	// ip is the client address the per-IP limit keys on; sid the session
+	// id sent (session era); body the POST body, read whole.
+	ip   netip.Addr
+	sid  string
+	body []byte
+	// done runs when the request ends (slots taken by stages).
+	done []func()
 }
 
 // rawHandler serves one method the gateway answers itself.
