@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/gatewaystack/gatewaystack/audit"
 	"github.com/gatewaystack/gatewaystack/auth"
 	"github.com/gatewaystack/gatewaystack/config"
 	"github.com/gatewaystack/gatewaystack/internal/jsonscan"
@@ -183,61 +181,48 @@ func canonicalJSON(v json.RawMessage) []byte {
 	return out
 }
 
-// loopGuarded applies the loop guard to an authorized tools/call and
-// reports whether it refused it.
-func (g *Gateway) loopGuarded(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
+// loopDecision applies the loop guard to an authorized tools/call: nil, or
+// 429 when the same call (tool and canonical arguments) came too often.
+func (g *Gateway) loopDecision(ctx context.Context, st *requestState, id auth.Identity, tool string) *refusal {
 	lg := g.o.Limits.LoopGuard
 	if lg == nil {
-		return false
+		return nil
 	}
 	repeat, rule, on := lg.rule(tool)
 	if !on {
-		return false
+		return nil
 	}
 	res, err := lg.Store.Record(ctx, loopKey(id.Subject, tool, st.argsDigest), repeat)
 	if err != nil {
-		return g.storeFailed(w, st, rid, rule, err)
+		return g.storeDecision(st, rule, err)
 	}
 	if res.Allowed {
-		return false
+		return nil
 	}
-	st.event.Rule = rule
 	retry := ceilSeconds(res.RetryAfter)
-	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-	g.audit(st, audit.Limited, reasonLoopDetected, http.StatusTooManyRequests)
-	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
-		fmt.Sprintf("loop detected: the same call (%s with the same arguments) was made %d times in %s; change the arguments or wait %d s",
+	return &refusal{
+		Status: http.StatusTooManyRequests, Code: codeRateLimited, Reason: reasonLoopDetected, Rule: rule, RetryAfter: retry,
+		Message: fmt.Sprintf("loop detected: the same call (%s with the same arguments) was made %d times in %s; change the arguments or wait %d s",
 			tool, res.Count, shortDuration(repeat.Window), retry),
-		map[string]any{
+		Data: map[string]any{
 			"reason":     reasonLoopDetected,
 			"scope":      ScopeSubject,
 			"retryAfter": retry,
 			"limit": map[string]any{
 				"rule": rule, "max_repeats": repeat.Max, "window": shortDuration(repeat.Window),
 			},
-		})
-	return true
-}
-
-// budgetSpent charges an authorized tools/call its cost against the
-// tenant's and the subject's budgets and reports whether it refused the
-// call. The charge is all or nothing: when the subject's budget refuses,
-// the tenant's charge is refunded.
-func (g *Gateway) budgetSpent(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
-	bs := g.o.Limits.Budgets
-	if bs == nil {
-		return false
+		},
 	}
-	return g.charge(ctx, w, st, rid, id, tool, bs.Cost(tool))
 }
 
-// charge charges what (a tool, or a /proxy route) cost units against the
-// tenant's and the subject's budgets and reports whether it refused: all or
-// nothing, as budgetSpent.
-func (g *Gateway) charge(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string, cost int64) bool {
+// budgetDecision charges what (a tool, or a /proxy route) cost units
+// against the tenant's and the subject's budgets: nil when both took it,
+// else the refusal of the one that did not. The charge is all or nothing:
+// when the subject's budget refuses, the tenant's charge is refunded.
+func (g *Gateway) budgetDecision(ctx context.Context, st *requestState, id auth.Identity, what string, cost int64) *refusal {
 	bs := g.o.Limits.Budgets
 	if bs == nil || cost <= 0 {
-		return false
+		return nil
 	}
 	var charged *Budget
 	var chargedKey string
@@ -260,34 +245,30 @@ func (g *Gateway) charge(ctx context.Context, w http.ResponseWriter, st *request
 			}
 		}
 		if err != nil {
-			if g.storeFailed(w, st, rid, b.Rule, err) {
-				return true
+			if r := g.storeDecision(st, b.Rule, err); r != nil {
+				return r
 			}
 			charged = nil // fail open: nothing more is charged
 			continue
 		}
-		g.budgetRefused(w, st, rid, b, res, tool, cost)
-		return true
+		return budgetRefusal(b, res, what, cost)
 	}
 	if charged != nil {
 		st.event.Cost = cost
 	}
-	return false
+	return nil
 }
 
-// budgetRefused renders a budget refusal: 429 with Retry-After (when the
-// period resets), JSON-RPC -32029 with data {reason, scope, remaining,
-// reset_after, retryAfter, cost, limit}, and an audit line.
-func (g *Gateway) budgetRefused(w http.ResponseWriter, st *requestState, rid []byte, b *Budget, res limit.BudgetResult, tool string, cost int64) {
-	st.event.Rule = b.Rule
+// budgetRefusal is a budget's refusal: 429 with Retry-After (when the
+// period resets), data {reason, scope, remaining, reset_after, retryAfter,
+// cost, limit}.
+func budgetRefusal(b *Budget, res limit.BudgetResult, what string, cost int64) *refusal {
 	reset := ceilSeconds(res.ResetAfter)
-	h := w.Header()
-	h.Set("Retry-After", strconv.FormatInt(reset, 10))
-	g.audit(st, audit.Limited, reasonBudgetExhausted, http.StatusTooManyRequests)
-	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
-		fmt.Sprintf("budget exhausted (%s): %s costs %d units and %d of %d remain this period; the budget resets in %d s",
-			b.Scope, tool, cost, res.Remaining, res.Limit, reset),
-		map[string]any{
+	return &refusal{
+		Status: http.StatusTooManyRequests, Code: codeRateLimited, Reason: reasonBudgetExhausted, Rule: b.Rule, RetryAfter: reset,
+		Message: fmt.Sprintf("budget exhausted (%s): %s costs %d units and %d of %d remain this period; the budget resets in %d s",
+			b.Scope, what, cost, res.Remaining, res.Limit, reset),
+		Data: map[string]any{
 			"reason":      reasonBudgetExhausted,
 			"scope":       b.Scope,
 			"remaining":   res.Remaining,
@@ -297,7 +278,8 @@ func (g *Gateway) budgetRefused(w http.ResponseWriter, st *requestState, rid []b
 			"limit": map[string]any{
 				"rule": b.Rule, "units": b.Budget.Units, "period": shortDuration(b.Budget.Period),
 			},
-		})
+		},
+	}
 }
 
 // shortDuration writes d without trailing zero units: 1m, 24h, 1h30m.

@@ -4,8 +4,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"sync"
-
-	"github.com/gatewaystack/gatewaystack/audit"
 )
 
 // Reason codes of the concurrency caps.
@@ -144,19 +142,15 @@ func give(sem chan struct{}) {
 // refuseOverloaded answers a request the global cap refused: 503 with
 // Retry-After, audited.
 func (g *Gateway) refuseOverloaded(w http.ResponseWriter, st *requestState) {
-	w.Header().Set("Retry-After", "1")
-	g.audit(st, audit.Limited, reasonOverloaded, http.StatusServiceUnavailable)
-	g.writeRefusal(w, st, http.StatusServiceUnavailable, nil, codeRateLimited,
-		"the gateway is at its limit of requests in progress (server.max_concurrent); retry shortly",
-		map[string]any{"reason": reasonOverloaded, "retryAfter": 1})
+	g.render(w, st, nil, &refusal{Status: http.StatusServiceUnavailable, Code: codeRateLimited, Reason: reasonOverloaded, RetryAfter: 1,
+		Message: "the gateway is at its limit of requests in progress (server.max_concurrent); retry shortly",
+		Data:    map[string]any{"reason": reasonOverloaded, "retryAfter": 1}})
 }
 
 // refuseTooManyConcurrent answers a request the per-subject cap refused:
 // 429 with Retry-After, audited.
 func (g *Gateway) refuseTooManyConcurrent(w http.ResponseWriter, st *requestState, rid []byte) {
-	w.Header().Set("Retry-After", "1")
-	g.audit(st, audit.Limited, reasonTooManyConcurrent, http.StatusTooManyRequests)
-	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
-		"too many requests of yours are in progress (server.max_concurrent_per_subject); wait for some to finish",
-		map[string]any{"reason": reasonTooManyConcurrent, "scope": ScopeSubject, "retryAfter": 1})
+	g.render(w, st, rid, &refusal{Status: http.StatusTooManyRequests, Code: codeRateLimited, Reason: reasonTooManyConcurrent, RetryAfter: 1,
+		Message: "too many requests of yours are in progress (server.max_concurrent_per_subject); wait for some to finish",
+		Data:    map[string]any{"reason": reasonTooManyConcurrent, "scope": ScopeSubject, "retryAfter": 1}})
 }

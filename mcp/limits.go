@@ -251,11 +251,12 @@ func (g *Gateway) ipRefused(w http.ResponseWriter, r *http.Request, st *requestS
 		return false
 	}
 	res, err := rl.Limiter.Allow(r.Context(), ipKey(ip), 0)
-	return g.limited(w, st, nil, rl, res, err)
+	return g.render(w, st, nil, g.rateDecision(st, rl, res, err))
 }
 
 // chargeIP counts one unauthenticated request (missing or failed
-// credentials) against the client IP.
+// credentials, a body slower than server.read_timeout) against the client
+// IP.
 func (g *Gateway) chargeIP(ctx context.Context, ip netip.Addr) {
 	if rl := g.o.Limits.PerIP; rl != nil && ip.IsValid() {
 		_, _ = rl.Limiter.Allow(ctx, ipKey(ip), 1)
@@ -263,7 +264,7 @@ func (g *Gateway) chargeIP(ctx context.Context, ip netip.Addr) {
 }
 
 // requestLimited applies the per-subject and per-tenant limits to a
-// request whose identity is verified.
+// request whose identity is verified, and renders a refusal.
 //
 // An allowed request carries the RateLimit-Limit, RateLimit-Remaining and
 // RateLimit-Reset headers of the limit closest to refusing it, so clients
@@ -271,21 +272,25 @@ func (g *Gateway) chargeIP(ctx context.Context, ip netip.Addr) {
 func (g *Gateway) requestLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity) bool {
 	var tightest limit.Result
 	have := false
-	check := func(rl *RateLimit, key string) bool {
+	check := func(rl *RateLimit, key string) *refusal {
 		res, err := rl.Limiter.Allow(ctx, key, 1)
-		if g.limited(w, st, rid, rl, res, err) {
-			return true
+		if r := g.rateDecision(st, rl, res, err); r != nil {
+			return r
 		}
 		if err == nil && (!have || res.Remaining < tightest.Remaining) {
 			tightest, have = res, true
 		}
-		return false
+		return nil
 	}
-	if rl := g.o.Limits.PerSubject; rl != nil && check(rl, id.Subject) {
-		return true
+	if rl := g.o.Limits.PerSubject; rl != nil {
+		if r := check(rl, id.Subject); r != nil {
+			return g.render(w, st, rid, r)
+		}
 	}
-	if rl := g.o.Limits.PerTenant; rl != nil && id.Tenant != "" && check(rl, id.Tenant) {
-		return true
+	if rl := g.o.Limits.PerTenant; rl != nil && id.Tenant != "" {
+		if r := check(rl, id.Tenant); r != nil {
+			return g.render(w, st, rid, r)
+		}
 	}
 	if have {
 		h := w.Header()
@@ -296,57 +301,70 @@ func (g *Gateway) requestLimited(ctx context.Context, w http.ResponseWriter, st 
 	return false
 }
 
-// toolLimited applies the per-tool limit (per subject) to an authorized
-// tools/call.
-func (g *Gateway) toolLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
-	rl := g.o.Limits.toolLimit(tool)
-	if rl == nil {
-		return false
+// callLimited is the one entry point of the limit stage of an authorized
+// tools/call: the per-tool rate limit, then the loop guard, then the
+// budgets. A stage that refuses first charges nothing after it: the loop
+// guard counts only calls the rate limits let through, and the budgets only
+// calls the loop guard let through. It renders a refusal and reports
+// whether there was one.
+func (g *Gateway) callLimited(ctx context.Context, w http.ResponseWriter, st *requestState, rid []byte, id auth.Identity, tool string) bool {
+	r := g.toolDecision(ctx, st, id, tool)
+	if r == nil {
+		r = g.loopDecision(ctx, st, id, tool)
 	}
-	res, err := rl.Limiter.Allow(ctx, id.Subject+"\x00"+tool, 1)
-	return g.limited(w, st, rid, rl, res, err)
+	if r == nil {
+		if bs := g.o.Limits.Budgets; bs != nil {
+			r = g.budgetDecision(ctx, st, id, tool, bs.Cost(tool))
+		}
+	}
+	return g.render(w, st, rid, r)
 }
 
-// limited renders a refusal when res (or err) says so and reports whether
-// it did: HTTP 429 with Retry-After and the RateLimit-* headers of the IETF
-// draft, a JSON-RPC error whose data names the limit, and an audit event
-// with decision "limited". A store that fails refuses (fail closed) with 503.
-func (g *Gateway) limited(w http.ResponseWriter, st *requestState, rid []byte, rl *RateLimit, res limit.Result, err error) bool {
+// toolDecision applies the per-tool limit (per subject) to an authorized
+// tools/call.
+func (g *Gateway) toolDecision(ctx context.Context, st *requestState, id auth.Identity, tool string) *refusal {
+	rl := g.o.Limits.toolLimit(tool)
+	if rl == nil {
+		return nil
+	}
+	res, err := rl.Limiter.Allow(ctx, id.Subject+"\x00"+tool, 1)
+	return g.rateDecision(st, rl, res, err)
+}
+
+// rateDecision is a rate limit's outcome: nil when res allows, else 429
+// with Retry-After and the RateLimit-* headers of the IETF draft, data
+// naming the limit; a store that fails refuses (fail closed) with 503, or
+// lets the request through uncounted (fail_open: storeDecision).
+func (g *Gateway) rateDecision(st *requestState, rl *RateLimit, res limit.Result, err error) *refusal {
 	if err != nil {
-		return g.storeFailed(w, st, rid, rl.Rule, err)
+		return g.storeDecision(st, rl.Rule, err)
 	}
 	if res.Allowed {
-		return false
+		return nil
 	}
-	st.event.Rule = rl.Rule
 	retry := ceilSeconds(res.RetryAfter)
-	h := w.Header()
-	h.Set("Retry-After", strconv.FormatInt(retry, 10))
-	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(retry, 10))
-	g.audit(st, audit.Limited, reasonRateLimited, http.StatusTooManyRequests)
-	g.writeRefusal(w, st, http.StatusTooManyRequests, rid, codeRateLimited,
-		fmt.Sprintf("rate limit exceeded (%s); retry after %d s", rl.Scope, retry),
-		map[string]any{
+	return &refusal{
+		Status: http.StatusTooManyRequests, Code: codeRateLimited, Reason: reasonRateLimited, Rule: rl.Rule,
+		Message:    fmt.Sprintf("rate limit exceeded (%s); retry after %d s", rl.Scope, retry),
+		RetryAfter: retry, RateLimit: &[2]int{res.Limit, res.Remaining},
+		Data: map[string]any{
 			"reason":     reasonRateLimited,
 			"scope":      rl.Scope,
 			"retryAfter": retry,
 			"limit": map[string]any{
 				"rule": rl.Rule, "requests": rl.Rate.Requests, "window": rl.Rate.Window.String(), "burst": rl.Rate.Capacity(),
 			},
-		})
-	return true
+		},
+	}
 }
 
-// storeFailed applies the configured failure mode when a limit's store
-// failed, and reports whether the request was refused: fail_open lets it
-// through uncounted (logged, at most once a second); fail_closed refuses it
-// with 503.
-func (g *Gateway) storeFailed(w http.ResponseWriter, st *requestState, rid []byte, rule string, err error) bool {
+// storeDecision applies the configured failure mode when a limit's store
+// failed: fail_open lets the request through uncounted (nil; logged, at
+// most once a second); fail_closed refuses it with 503.
+func (g *Gateway) storeDecision(st *requestState, rule string, err error) *refusal {
 	if !g.o.Limits.FailOpen {
-		g.limitUnavailable(w, st, rid, rule, err)
-		return true
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).Msg("limit store failed; refusing")
+		return unavailable(rule)
 	}
 	if g.o.Metrics != nil {
 		g.o.Metrics.FailOpen()
@@ -356,17 +374,20 @@ func (g *Gateway) storeFailed(w http.ResponseWriter, st *requestState, rid []byt
 		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).
 			Msg("limit store failed; letting requests through uncounted (limits.on_store_error: fail_open)")
 	}
-	return false
+	return nil
 }
 
-// limitUnavailable refuses (fail closed) with 503 when a limit's store
-// failed.
+// unavailable is the fail-closed refusal of a store that failed: 503.
+func unavailable(rule string) *refusal {
+	return &refusal{Status: http.StatusServiceUnavailable, Code: codeInternalError, Decision: audit.Error,
+		Reason: "limit_unavailable", Rule: rule, RetryAfter: 1,
+		Message: "the rate limiter is unavailable; retry shortly", Data: map[string]any{"reason": "limit_unavailable"}}
+}
+
+// limitUnavailable refuses (fail closed) with 503 when a store failed.
 func (g *Gateway) limitUnavailable(w http.ResponseWriter, st *requestState, rid []byte, rule string, err error) {
-	st.event.Rule = rule
 	g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("limit", rule).Err(err).Msg("limit store failed; refusing")
-	w.Header().Set("Retry-After", "1")
-	g.audit(st, audit.Error, "limit_unavailable", http.StatusServiceUnavailable)
-	g.writeRefusal(w, st, http.StatusServiceUnavailable, rid, codeInternalError, "the rate limiter is unavailable; retry shortly", map[string]any{"reason": "limit_unavailable"})
+	g.render(w, st, rid, unavailable(rule))
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

@@ -115,7 +115,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	ctx := upstream.WithIdentity(r.Context(), g.o.IdentityHeaders, id)
 	admit := func(w http.ResponseWriter, r *http.Request, route proxy.Route) bool {
 		st.event.Tool = "proxy:" + route.Prefix
-		return g.charge(r.Context(), w, st, nil, id, st.event.Tool, route.Cost)
+		return g.render(w, st, nil, g.budgetDecision(r.Context(), st, id, st.event.Tool, route.Cost))
 	}
 	g.o.Proxy.Serve(w, r.WithContext(withProxyAdmit(ctx, admit)), func(res proxy.Result) {
 		if st.audited {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync/atomic"
-
-	"github.com/gatewaystack/gatewaystack/audit"
 )
 
 // reasonTooManyStreams is the reason code of a refused event stream.
@@ -81,11 +79,9 @@ func (g *Gateway) refuseStream(w http.ResponseWriter, st *requestState, scope st
 	if scope == scopeSession {
 		setting, limit = "server.max_streams_per_session", g.streams.perSession.max
 	}
-	w.Header().Set("Retry-After", "5")
-	g.audit(st, audit.Limited, reasonTooManyStreams, http.StatusTooManyRequests)
-	g.writeRefusal(w, st, http.StatusTooManyRequests, nil, codeRateLimited,
-		fmt.Sprintf("too many event streams open for this %s (%s: %d); close one before opening another", scope, setting, limit),
-		map[string]any{"reason": reasonTooManyStreams, "scope": scope, "limit": map[string]any{"rule": setting, "streams": limit}, "retryAfter": 5})
+	g.render(w, st, nil, &refusal{Status: http.StatusTooManyRequests, Code: codeRateLimited, Reason: reasonTooManyStreams, Rule: setting, RetryAfter: 5,
+		Message: fmt.Sprintf("too many event streams open for this %s (%s: %d); close one before opening another", scope, setting, limit),
+		Data:    map[string]any{"reason": reasonTooManyStreams, "scope": scope, "limit": map[string]any{"rule": setting, "streams": limit}, "retryAfter": 5}})
 }
 
 // OpenStreams returns how many event streams this replica holds open (the

@@ -118,16 +118,7 @@ func (g *Gateway) toolsCall(q *Request) {
 	if modern && !g.paramHeadersMatch(w, r, st, rid, up.Name(), original, env.Params) {
 		return
 	}
-	if g.toolLimited(ctx, w, st, rid, id, name) {
-		return
-	}
-	// Limits that refuse first charge nothing: the loop guard counts only
-	// calls the rate limits let through, and the budgets only calls the
-	// loop guard let through.
-	if g.loopGuarded(ctx, w, st, rid, id, name) {
-		return
-	}
-	if g.budgetSpent(ctx, w, st, rid, id, name) {
+	if g.callLimited(ctx, w, st, rid, id, name) {
 		return
 	}
 	g.forward(ctx, w, st, rid, up, "tools/call", c, forwarded{original: original}, false)
