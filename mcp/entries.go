@@ -362,7 +362,7 @@ func (g *Gateway) stepUp(w http.ResponseWriter, st *requestState, rid json.RawMe
 //
 // The params sent are encoded here from the canonical form c the decision
 // read (see canonicalParams): f adds only what the gateway owns.
-func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, c *canonicalParams, f forwarded, hints bool) (ok bool) {
+func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, up upstream.Upstream, method string, c *canonicalParams, f forwarded, hints bool) bool {
 	st.event.Upstream = up.Name()
 	var token string
 	var progress <-chan json.RawMessage
@@ -394,56 +394,66 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 	defer sse.finish()
 	ctx = upstream.WithServerRequests(ctx, g.relayer(st, sse.send))
 	ctx = upstream.WithCallNotifications(ctx, g.callNotifications(up.Name(), token, g.clientLogLevel(st, c), sse.send))
-	var progressDone, stopProgress chan struct{}
-	if progress != nil {
-		progressDone, stopProgress = make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(progressDone)
-			for {
-				select {
-				case msg := <-progress:
-					sse.send(msg)
-				case <-stopProgress:
-					// Progress sent before the result is delivered before it.
-					for {
-						select {
-						case msg := <-progress:
-							sse.send(msg)
-						default:
-							return
-						}
-					}
-				}
-			}
-		}()
-	}
+	stopProgress := pumpProgress(progress, sse.send)
 	called := time.Now()
 	resp, err := up.Call(ctx, method, params)
-	if progressDone != nil {
-		close(stopProgress)
-		<-progressDone
-	}
+	stopProgress()
 	st.event.UpstreamLatency = time.Since(called)
 	st.event.ResultBytes = int64(len(resp.Result))
 	st.event.UpstreamStatus = resp.HTTPStatus
-	var body []byte
+	body, ok := g.answer(ctx, st, rid, up.Name(), method, resp, err, hints)
+	sse.last(body)
+	return ok
+}
+
+// pumpProgress sends the call's progress notifications as they come until
+// the returned function is called; that function returns once every
+// notification sent before the result has been delivered (before it).
+func pumpProgress(progress <-chan json.RawMessage, send func([]byte)) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done, halt := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case msg := <-progress:
+				send(msg)
+			case <-halt:
+				for {
+					select {
+					case msg := <-progress:
+						send(msg)
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(halt); <-done }
+}
+
+// answer is the message the client gets for an upstream call's outcome —
+// the result (with the 2026-07-28 cache hints when hints), the upstream's
+// own JSON-RPC error, or an error naming the upstream when it could not be
+// reached or the call was cancelled — recorded in the audit event and the
+// metrics. ok reports a result.
+func (g *Gateway) answer(ctx context.Context, st *requestState, rid json.RawMessage, upName, method string, resp upstream.Response, err error, hints bool) (body []byte, ok bool) {
+	metricReason := ""
 	switch {
 	case err != nil:
 		reason := failureReason(err)
 		if ctx.Err() == context.Canceled && errors.Is(err, context.Canceled) {
 			reason = reasonCancelled
 		}
-		if g.o.Metrics != nil {
-			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, reason)
-		}
-		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", up.Name()).Err(err).Msg(method + " failed")
+		metricReason = reason
+		g.o.Logger.Warn().Str("request_id", st.event.RequestID).Str("upstream", upName).Err(err).Msg(method + " failed")
 		g.audit(st, audit.Error, reason, http.StatusOK)
 		body = mustMarshal(rpcErrorBody{JSONRPC: "2.0", ID: rid, Error: rpcErrorDetail{Code: codeInternalError,
-			Message: upstreamMessage(up.Name(), reason), Data: map[string]any{"reason": reason, "upstream": up.Name()}}})
+			Message: upstreamMessage(upName, reason), Data: map[string]any{"reason": reason, "upstream": upName}}})
 	case resp.Error != nil:
-		if g.o.Metrics != nil {
-			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
-		}
 		g.audit(st, audit.Allow, reasonUpstreamError, http.StatusOK)
 		body = mustMarshal(struct {
 			JSONRPC string             `json:"jsonrpc"`
@@ -451,19 +461,17 @@ func (g *Gateway) forward(ctx context.Context, w http.ResponseWriter, st *reques
 			Error   *upstream.RPCError `json:"error"`
 		}{"2.0", rid, resp.Error})
 	default:
-		if g.o.Metrics != nil {
-			g.o.Metrics.Upstream(up.Name(), method, st.event.UpstreamLatency, "")
-		}
 		result := resp.Result
 		if hints {
 			result = withCacheHints(result)
 		}
 		g.audit(st, audit.Allow, policy.ReasonAllowed, http.StatusOK)
-		body = rpcResultBytes(rid, result)
-		ok = true
+		body, ok = rpcResultBytes(rid, result), true
 	}
-	sse.last(body)
-	return ok
+	if g.o.Metrics != nil {
+		g.o.Metrics.Upstream(upName, method, st.event.UpstreamLatency, metricReason)
+	}
+	return body, ok
 }
 
 // mustMarshal encodes v, which is always encodable here.
