@@ -5,7 +5,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,11 +12,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole gateway configuration. Every field has a default; see
@@ -56,6 +54,13 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Log configures logging and the audit stream.
 	Log Log `yaml:"log"`
+
+	// toolsFromEnv are the policy.tools patterns TOOL_SCOPES_JSON set
+	// (sorted), for messages.
+	toolsFromEnv []string
+	// advertised are the baseline scopes auth.advertise_tool_scopes added
+	// (SetDefaults), for messages.
+	advertised []string
 }
 
 // Auth configures the identify stage.
@@ -78,6 +83,12 @@ type Auth struct {
 	// StepUpScopes may be granted later on demand; tools needing them are
 	// listed, and calling them answers 403 insufficient_scope.
 	StepUpScopes []string `yaml:"step_up_scopes"`
+	// AdvertiseToolScopes adds every scope policy.tools names (scopes and
+	// any_scopes) that is not a step-up scope to BaselineScopes, so the 401
+	// challenge and scopes_supported list them, as the original gateway
+	// did with TOOL_SCOPES_JSON (ADVERTISE_TOOL_SCOPES=1). Default false:
+	// the MCP specification asks for a minimal scope set.
+	AdvertiseToolScopes bool `yaml:"advertise_tool_scopes"`
 	// JWKSRefetchCooldown bounds refetches caused by unknown key ids.
 	JWKSRefetchCooldown time.Duration `yaml:"jwks_refetch_cooldown"`
 	// MaxTokenLifetime refuses tokens whose exp − iat (or exp − now without
@@ -218,6 +229,12 @@ type Proxy struct {
 	// Routes authorize requests by path prefix and method; the longest
 	// matching prefix decides, and a request no route matches is denied.
 	Routes []ProxyRoute `yaml:"routes"`
+	// DefaultRoute, when set, adds a route for prefix "/" (every path not
+	// under a longer prefix) with its requirements: the original
+	// PROXY_TARGET behaviour, opted into explicitly (PROXY_DEFAULT_SCOPES
+	// sets its scopes). Default: none, so only the routes listed are
+	// forwarded.
+	DefaultRoute *ProxyDefaultRoute `yaml:"default_route"`
 	// MaxBodyBytes bounds request bodies, which are streamed to the
 	// backend (default 64 MiB when target is set); beyond it: 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -235,6 +252,22 @@ type ProxyRoute struct {
 	Roles []string `yaml:"roles"`
 	// Cost is what one request charges the budgets (limits.budgets), like
 	// a tool's cost (default 1; 0: free).
+	Cost *int64 `yaml:"cost"`
+
+	// fromDefault marks the route SetDefaults made from proxy.default_route.
+	fromDefault bool
+}
+
+// ProxyDefaultRoute is what proxy.default_route requires of every request
+// no listed route matches.
+type ProxyDefaultRoute struct {
+	// Methods lists allowed methods (default: all).
+	Methods []string `yaml:"methods"`
+	// Scopes are all required.
+	Scopes []string `yaml:"scopes"`
+	// Roles, when set, require at least one of them.
+	Roles []string `yaml:"roles"`
+	// Cost is what one request charges the budgets (default 1; 0: free).
 	Cost *int64 `yaml:"cost"`
 }
 
@@ -385,9 +418,11 @@ func (c *Config) MCPPath() string {
 }
 
 // Load reads path (YAML), applies environment overrides from getenv (use
-// os.Getenv; nil means no overrides) and fills defaults. It reports decoding
-// errors (including unknown fields, with line numbers); call Validate for
-// semantic checks.
+// os.Getenv; nil means no overrides) and fills defaults. It reports every
+// decoding problem at once (unknown fields with a suggestion, values of the
+// wrong type with the form to write, each with line:column) and every
+// malformed environment override, as Problems; call Validate for semantic
+// checks, or Check for everything validate reports.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	var c Config
 	if path != "" {
@@ -400,44 +435,41 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		}
 	}
 	if getenv != nil {
-		if err := c.applyEnv(getenv); err != nil {
-			return nil, fmt.Errorf("load config: environment: %w", err)
+		if ps := c.applyEnv(getenv); len(ps) > 0 {
+			return nil, fmt.Errorf("load config: environment: %w", ps)
 		}
 	}
 	c.SetDefaults()
 	return &c, nil
 }
 
-// Decode strictly decodes YAML into c: unknown fields, duplicate keys,
-// values of the wrong type (a duration must be written like 30s) and a
-// second YAML document are errors, reported with line numbers.
+// Decode strictly decodes YAML into c: unknown fields (with the nearest
+// known field as a suggestion), duplicate keys, values of the wrong type
+// (a duration must be written like 30s) and a second YAML document are
+// errors. It reports all of them at once, as Problems with line:column.
 func Decode(data []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return fmt.Errorf("decode yaml: %w", err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return fmt.Errorf("decode yaml: %w", err)
-		}
-		return fmt.Errorf("decode yaml: line %d: a second YAML document is not allowed; keep the whole configuration in one document", extra.Line)
+	d := decodeDocument(data, c)
+	if len(d.problems) > 0 {
+		return fmt.Errorf("decode yaml: %w", d.problems)
 	}
 	return nil
 }
 
-// applyEnv overrides fields from the environment. The original project's
-// names keep working: OAUTH_ISSUER, OAUTH_AUDIENCE, OAUTH_JWKS_URI,
-// OAUTH_ENFORCE_ALG (comma- or space-separated) and TOOL_SCOPES_JSON (a JSON
-// object of tool name or pattern to scope list, merged into policy.tools;
-// it replaces the scopes of an existing rule and keeps its roles). With
-// DEMO_MODE=true the OAUTH_*_DEMO variants take precedence over OAUTH_*, and
-// OAUTH_SCOPES_DEMO (space-separated) sets auth.baseline_scopes.
-func (c *Config) applyEnv(getenv func(string) string) error {
+// applyEnv overrides fields from the environment and returns the problems
+// of malformed values, each under the variable's name (it applies every
+// variable it can). The original project's names keep working:
+// OAUTH_ISSUER, OAUTH_AUDIENCE, OAUTH_JWKS_URI, OAUTH_ENFORCE_ALG (comma- or
+// space-separated) and TOOL_SCOPES_JSON (a JSON object of tool name or
+// pattern to scope list, merged into policy.tools; it replaces the scopes of
+// an existing rule and keeps its roles). With DEMO_MODE=true the
+// OAUTH_*_DEMO variants take precedence over OAUTH_*, and OAUTH_SCOPES_DEMO
+// (space-separated) sets auth.baseline_scopes. EnvVars lists every
+// variable.
+func (c *Config) applyEnv(getenv func(string) string) Problems {
+	var ps Problems
+	bad := func(name, format string, args ...any) {
+		ps = append(ps, Problem{Field: name, Message: fmt.Sprintf(format, args...)})
+	}
 	set := func(dst *string, names ...string) {
 		for _, n := range names {
 			if v := strings.TrimSpace(getenv(n)); v != "" {
@@ -450,7 +482,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := strings.TrimSpace(getenv("DEMO_MODE")); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return fmt.Errorf("DEMO_MODE: %q is not a boolean; set it to true or false", v)
+			bad("DEMO_MODE", "%q is not a boolean; set it to true or false", v)
 		}
 		demo = b
 	}
@@ -471,28 +503,36 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv("OAUTH_ENFORCE_ALG"); strings.TrimSpace(v) != "" {
 		c.Auth.Algorithms = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 	}
+	if v := strings.TrimSpace(getenv(EnvAdvertiseToolScopes)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(EnvAdvertiseToolScopes, "%q is not a boolean; set it to 1 (or true) to advertise every tool scope, 0 (or false) not to", v)
+		}
+		c.Auth.AdvertiseToolScopes = b
+	}
 	set(&c.Log.Level, "LOG_LEVEL")
 	c.applyProxyEnv(getenv)
 	c.applyAuth0Env(getenv)
 	c.applyAuditEnv(getenv)
-	if err := c.applyLimitsEnv(getenv); err != nil {
-		return err
-	}
+	ps = append(ps, c.applyLimitsEnv(getenv)...)
 	if v := getenv("TOOL_SCOPES_JSON"); strings.TrimSpace(v) != "" {
 		m, err := parseToolScopes(v)
 		if err != nil {
-			return err
+			bad("TOOL_SCOPES_JSON", "%s", strings.TrimPrefix(err.Error(), "TOOL_SCOPES_JSON: "))
 		}
-		if c.Policy.Tools == nil {
+		if c.Policy.Tools == nil && len(m) > 0 {
 			c.Policy.Tools = make(map[string]ToolRule, len(m))
 		}
+		c.toolsFromEnv = c.toolsFromEnv[:0]
 		for tool, scopes := range m {
 			r := c.Policy.Tools[tool]
 			r.Scopes = scopes
 			c.Policy.Tools[tool] = r
+			c.toolsFromEnv = append(c.toolsFromEnv, tool)
 		}
+		slices.Sort(c.toolsFromEnv)
 	}
-	return nil
+	return ps
 }
 
 // parseToolScopes decodes TOOL_SCOPES_JSON: exactly one JSON object whose
@@ -583,6 +623,7 @@ func (c *Config) SetDefaults() {
 	if c.Proxy.Target != "" && c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 64 << 20
 	}
+	c.setCompatDefaults()
 	for i := range c.Upstreams {
 		if c.Upstreams[i].MaxConcurrency == 0 {
 			c.Upstreams[i].MaxConcurrency = 64

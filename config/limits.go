@@ -234,15 +234,17 @@ func (l *Limits) setDefaults() {
 
 // applyLimitsEnv maps the original project's RATE_LIMIT_MAX (requests, 0
 // disables) and RATE_LIMIT_WINDOW_MS (window in milliseconds) onto
-// limits.per_subject.
-func (c *Config) applyLimitsEnv(getenv func(string) string) error {
+// limits.per_subject, and returns the problems of malformed values.
+func (c *Config) applyLimitsEnv(getenv func(string) string) Problems {
+	var ps Problems
 	if v := strings.TrimSpace(getenv("RATE_LIMIT_MAX")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return fmt.Errorf("RATE_LIMIT_MAX: %q is not a whole number of requests; set it like 600 (0 disables the per-subject limit)", v)
+			ps = append(ps, Problem{Field: "RATE_LIMIT_MAX", Message: fmt.Sprintf("%q is not a whole number of requests; set it like 600 (0 disables the per-subject limit)", v)})
+		} else {
+			c.Limits.PerSubject.Requests = &n
+			c.Limits.PerSubject.Burst = 0 // follows the new maximum
 		}
-		c.Limits.PerSubject.Requests = &n
-		c.Limits.PerSubject.Burst = 0 // follows the new maximum
 	}
 	if v := strings.TrimSpace(getenv("GATEWAYSTACK_LIMITS_STORE")); v != "" {
 		c.Limits.Store = v
@@ -250,11 +252,12 @@ func (c *Config) applyLimitsEnv(getenv func(string) string) error {
 	if v := strings.TrimSpace(getenv("RATE_LIMIT_WINDOW_MS")); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || ms <= 0 {
-			return fmt.Errorf("RATE_LIMIT_WINDOW_MS: %q is not a positive number of milliseconds; set it like 60000", v)
+			ps = append(ps, Problem{Field: "RATE_LIMIT_WINDOW_MS", Message: fmt.Sprintf("%q is not a positive number of milliseconds; set it like 60000", v)})
+		} else {
+			c.Limits.PerSubject.Window = time.Duration(ms) * time.Millisecond
 		}
-		c.Limits.PerSubject.Window = time.Duration(ms) * time.Millisecond
 	}
-	return nil
+	return ps
 }
 
 // redactedURL quotes a store setting with any password in it replaced, so

@@ -18,12 +18,33 @@ import (
 // Problem is one thing wrong with a configuration: the field path and what to
 // do about it.
 type Problem struct {
-	Field   string
+	// Field is the setting's path, e.g. upstreams[0].mcp.url or
+	// policy.tools["notes__*"]; for an environment variable, its name.
+	Field string
+	// Message says what is wrong and how to fix it.
 	Message string
+	// Line and Column locate the setting in the file (1-based) when known;
+	// 0 otherwise.
+	Line, Column int
+	// Env names the environment variable the value came from, when one
+	// overrode the file.
+	Env string
 }
 
-// String renders "field: message".
-func (p Problem) String() string { return p.Field + ": " + p.Message }
+// String renders "field: message", followed by where the value is: the
+// file's line:column, or the environment variable that set it.
+func (p Problem) String() string {
+	s := p.Field + ": " + p.Message
+	switch {
+	case p.Env != "":
+		s += " (set by " + p.Env + ")"
+	case p.Line > 0 && p.Column > 0:
+		s += fmt.Sprintf(" (line %d:%d)", p.Line, p.Column)
+	case p.Line > 0:
+		s += fmt.Sprintf(" (line %d)", p.Line)
+	}
+	return s
+}
 
 // Problems is every problem found in a configuration; it is an error.
 type Problems []Problem
@@ -221,14 +242,8 @@ func (c *Config) Validate() error {
 			if err := policy.ValidatePattern(p); err != nil {
 				add(f, "invalid glob: %v", err)
 			}
-			up, _, hasSep := strings.Cut(p, "__")
-			switch {
-			case hasSep && !strings.ContainsAny(up, "*?[\\") && !names[up] && (table.uris || !unprefixedTool(c, p)):
-				add(f, "references unknown upstream %q; define it under upstreams or fix the name", up)
-			case table.uris && !hasSep && !strings.ContainsAny(p, "*?[\\"):
-				add(f, "resource patterns match <upstream>__<uri>; write e.g. %s__%s", firstUpstream(c), p)
-			case !table.uris && !hasSep && !strings.ContainsAny(p, "*?[\\") && len(c.Upstreams) > 0 && !unprefixedTool(c, p):
-				add(f, "matches no %s: every upstream prefixes its names as <upstream>__<name>; write e.g. %s__%s, or set prefix: false on the upstream", table.noun, c.Upstreams[0].Name, p)
+			if msg := patternTargetProblem(c, names, p, table.noun, table.uris); msg != "" {
+				add(f, "%s", msg)
 			}
 			checkScopes(f+".scopes", r.Scopes)
 			checkScopes(f+".any_scopes", r.AnyScopes)
@@ -273,12 +288,34 @@ func (c *Config) Validate() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+		add("log.level", "%q is not one of debug, info, warn, error; set one of them (default info)", c.Log.Level)
 	}
 	if len(ps) == 0 {
 		return nil
 	}
 	return ps
+}
+
+// patternTargetProblem says why pattern p of a policy table cannot name
+// anything of the configured upstreams, or "": it names an upstream that
+// does not exist, or lacks the <upstream>__ prefix every upstream's names
+// carry. names holds the upstream names; uris is true for
+// policy.resources, whose patterns always carry the prefix.
+func patternTargetProblem(c *Config, names map[string]bool, p, noun string, uris bool) string {
+	if p == "" {
+		return ""
+	}
+	up, _, hasSep := strings.Cut(p, "__")
+	glob := strings.ContainsAny(p, "*?[\\")
+	switch {
+	case hasSep && !strings.ContainsAny(up, "*?[\\") && !names[up] && (uris || !unprefixedTool(c, p)):
+		return fmt.Sprintf("references unknown upstream %q; define it under upstreams or fix the name", up)
+	case uris && !hasSep && !glob:
+		return fmt.Sprintf("resource patterns match <upstream>__<uri>; write e.g. %s__%s", firstUpstream(c), p)
+	case !uris && !hasSep && !glob && len(c.Upstreams) > 0 && !unprefixedTool(c, p):
+		return fmt.Sprintf("matches no %s: every upstream prefixes its names as <upstream>__<name>; write e.g. %s__%s, or set prefix: false on the upstream", noun, c.Upstreams[0].Name, p)
+	}
+	return ""
 }
 
 // unprefixedTool reports whether p could name a tool of an upstream whose

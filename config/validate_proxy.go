@@ -216,8 +216,8 @@ func transportHeader(canon string) bool {
 // validateProxy checks the /proxy pass-through.
 func validateProxy(f string, p *Proxy, identity map[string]string, add func(field, format string, args ...any)) {
 	if p.Target == "" {
-		if len(p.Routes) > 0 || len(p.Headers) > 0 || p.InjectQuery != "" {
-			add(f+".target", "required when proxy routes, headers or inject_query are set; set the backend's base URL (or PROXY_TARGET), or remove the proxy section")
+		if len(p.Routes) > 0 || len(p.Headers) > 0 || p.InjectQuery != "" || p.DefaultRoute != nil {
+			add(f+".target", "required when proxy routes, default_route, headers or inject_query are set; set the backend's base URL (or PROXY_TARGET), or remove the proxy section")
 		}
 		return
 	}
@@ -236,16 +236,24 @@ func validateProxy(f string, p *Proxy, identity map[string]string, add func(fiel
 		add(f+".max_body_bytes", "%d is out of range; use 1024 to 1099511627776 (default 67108864)", p.MaxBodyBytes)
 	}
 	if len(p.Routes) == 0 {
-		add(f+".routes", "add at least one route, e.g. {prefix: /, scopes: [proxy:use]}; requests no route matches are refused")
+		add(f+".routes", "none, so every /proxy request is refused: the gateway forwards only the paths a route allows, never all by default; "+
+			"add at least one route, e.g. routes: [{prefix: /accounts, methods: [GET], scopes: [accounts:read]}], "+
+			"or opt in to forwarding every path to callers holding the scopes you name, as the original PROXY_TARGET did: "+
+			"default_route: {scopes: [proxy:use]} (or %s=proxy:use)", EnvProxyDefaultScopes)
 	}
 	prefixes := map[string]bool{}
 	for i, r := range p.Routes {
 		rf := fmt.Sprintf("%s.routes[%d]", f, i)
+		if r.fromDefault {
+			rf = f + ".default_route"
+		}
 		norm := r.Prefix
 		if norm != "/" {
 			norm = strings.TrimRight(norm, "/")
 		}
 		switch {
+		case r.fromDefault && prefixes["/"]:
+			add(rf, "a route with prefix / already covers every path; remove default_route or that route")
 		case !strings.HasPrefix(r.Prefix, "/"):
 			add(rf+".prefix", "%q must start with /, e.g. /accounts for /proxy/accounts/...", r.Prefix)
 		case strings.ContainsAny(r.Prefix, "*?[]\\;") || strings.ContainsFunc(r.Prefix, func(c rune) bool { return c < 0x20 || c == 0x7f }):

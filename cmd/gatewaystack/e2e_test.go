@@ -114,7 +114,7 @@ func childEnv(extra ...string) []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "OAUTH_"), strings.HasPrefix(k, "GATEWAYSTACK_"),
-			k == "TOOL_SCOPES_JSON", k == "DEMO_MODE", k == "LOG_LEVEL":
+			k == "TOOL_SCOPES_JSON", k == "DEMO_MODE", k == "LOG_LEVEL", k == "ADVERTISE_TOOL_SCOPES", k == "PROXY_DEFAULT_SCOPES":
 			continue
 		}
 		env = append(env, kv)
@@ -1193,7 +1193,9 @@ func TestValidate(t *testing.T) {
 		{"OAUTH_AUDIENCE overrides the file", []string{"OAUTH_AUDIENCE=http://127.0.0.1:9/mcp"}, []string{"--config", good}, 1, "auth.audience:"},
 		{"TOOL_SCOPES_JSON adds rules", []string{`TOOL_SCOPES_JSON={"crm__get_account":["crm:read"]}`}, []string{"--config", good}, 1, `policy.tools["crm__get_account"]: references unknown upstream "crm"`},
 		{"bad config", nil, []string{"--config", bad}, 1, "3 problem(s)"},
-		{"the shipped example", nil, []string{"--config", filepath.Join("..", "..", "gatewaystack.example.yaml")}, 0, "configuration is valid: resource http://127.0.0.1:8080/mcp"},
+		{"the shipped example", []string{"CRM_API_KEY=k1", "BILLING_API_KEY=k2", "BACKEND_API_KEY=k3"}, []string{"--config", filepath.Join("..", "..", "gatewaystack.example.yaml")}, 0, "configuration is valid: resource http://127.0.0.1:8080/mcp"},
+		{"the shipped example without the API keys serve needs", nil, []string{"--config", filepath.Join("..", "..", "gatewaystack.example.yaml")}, 1, "upstreams[1].mcp.headers.Authorization: environment variable CRM_API_KEY is not set"},
+		{"the shipped example, environment not checked", nil, []string{"--skip-env", "--config", filepath.Join("..", "..", "gatewaystack.example.yaml")}, 0, "configuration is valid: resource http://127.0.0.1:8080/mcp"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -32,8 +32,9 @@ Usage:
   gatewaystack serve    --config gatewaystack.yaml
                         the gateway in front of your MCP servers; SIGHUP or a change to
                         the file reloads the policy section (a bad one is rejected)
-  gatewaystack validate --config gatewaystack.yaml
-                        list every problem in a configuration
+  gatewaystack validate --config gatewaystack.yaml [--skip-env]
+                        list every problem in a configuration (and the environment
+                        variables serve would need), warnings, and which scopes are which
   gatewaystack policy explain --config F (--token JWT | --claims FILE)
                         (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI | --list)
                         why a tool, prompt or resource is allowed or not for an identity,
@@ -138,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 var synopsis = map[string]string{
 	"demo":        "gatewaystack demo [--gateway-addr A] [--issuer-addr A] [--upstream-addr A] [--auto-approve] [--public-url URL] [--issuer-url URL] [--log-level L]",
 	"serve":       "gatewaystack serve --config gatewaystack.yaml",
-	"validate":    "gatewaystack validate --config gatewaystack.yaml",
+	"validate":    "gatewaystack validate --config gatewaystack.yaml [--skip-env]",
 	"issuer":      "gatewaystack issuer [--addr A] [--url URL] [--resource URL]... [--audience URL] [--default-scope S] [--auto-approve]",
 	"mint":        `gatewaystack mint --issuer URL --sub alice [--scope "tool:read"] [--org acme] [--expires-in 600] [--json]`,
 	"policy":      "gatewaystack policy explain --config F (--token JWT | --claims FILE) (--tool NAME [--args JSON] | --prompt NAME [--args JSON] | --resource URI [--upstream U] | --list)",

@@ -80,11 +80,13 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 		arguments = json.RawMessage(*argsJSON)
 	}
 
+	// Explain needs the policy, not the secrets serve needs: the
+	// environment's ${VAR} references are not checked here.
 	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
+	if err == nil {
+		err = cfg.Validate()
 	}
-	if err := cfg.Validate(); err != nil {
+	if err != nil {
 		if printProblems(stdout, err) {
 			return errors.New("configuration is invalid")
 		}
@@ -113,9 +115,9 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 		}
 		source = "claims file " + *claimsFile + " (not a verified token)"
 	}
-	id, err := auth.IdentityFromClaims(claims, cfg.Auth.TenantClaim, cfg.Auth.RolesClaim)
+	id, err := explainIdentity(cfg, claims)
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "identity: sub=%s tenant=%s roles=[%s] scopes=[%s]\n  from %s\n",
 		id.Subject, id.Tenant, strings.Join(id.Roles, " "), id.ScopeString(), source)
@@ -152,10 +154,9 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 	var d policy.Decision
 	switch {
 	case *tool != "":
-		act := policy.Action{Name: *tool, Upstream: upstreamOf(cfg, *tool, *upstreamName), Arguments: arguments, ArgsKnown: arguments != nil}
-		d = tools.Decide(id, act)
+		d = explainTool(cfg, tools, id, *tool, *upstreamName, arguments)
 		view := "tools/call with arguments " + string(arguments)
-		if !act.ArgsKnown {
+		if arguments == nil {
 			view = "tools/list (arguments unknown; pass --args to decide a call)"
 		}
 		fmt.Fprintf(stdout, "tool: %s\nview: %s\n", *tool, view)
@@ -182,6 +183,25 @@ func cmdPolicy(args []string, stdout, stderr io.Writer) error {
 		return errNotAllowed
 	}
 	return nil
+}
+
+// explainIdentity is the identity explain decides for: claims read as the
+// gateway reads a verified token's.
+func explainIdentity(cfg *config.Config, claims map[string]any) (auth.Identity, error) {
+	id, err := auth.IdentityFromClaims(claims, cfg.Auth.TenantClaim, cfg.Auth.RolesClaim)
+	if err != nil {
+		return auth.Identity{}, fmt.Errorf("identity: %w", err)
+	}
+	return id, nil
+}
+
+// explainTool decides tool for id with the policy.tools table tools (built
+// by mcp.NewAuthorizer, as the gateway builds it): the tools/list view
+// when arguments is nil, else a tools/call with them. upstreamName names
+// the owning upstream; "" means the name's <upstream>__ prefix.
+func explainTool(cfg *config.Config, tools *policy.Authorizer, id auth.Identity, tool, upstreamName string, arguments json.RawMessage) policy.Decision {
+	return tools.Decide(id, policy.Action{Name: tool, Upstream: upstreamOf(cfg, tool, upstreamName),
+		Arguments: arguments, ArgsKnown: arguments != nil})
 }
 
 // resourceUpstreamOf is the upstream a resource URI is explained under:

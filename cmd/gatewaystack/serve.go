@@ -28,6 +28,24 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, os.Getenv)
 }
 
+// checkConfig resolves the config path like loadConfig and checks it as
+// validate does (config.Check with the process environment).
+func checkConfig(path string, o config.CheckOptions) (config.Report, error) {
+	if path == "" {
+		path = os.Getenv("GATEWAYSTACK_CONFIG")
+	}
+	return config.Check(path, os.Getenv, o)
+}
+
+// logScopes logs which scopes are baseline, step-up and entitlements, and
+// what that means to clients (the lines validate prints).
+func logScopes(log zerolog.Logger, cfg *config.Config) {
+	s := cfg.Scopes()
+	log.Info().Strs("baseline_scopes", s.Baseline).Strs("step_up_scopes", s.StepUp).
+		Strs("entitlement_scopes", s.Entitlements).Strs("advertised_tool_scopes", s.Advertised).
+		Strs("explain", s.Lines()).Msg("scopes")
+}
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", "", "path of the YAML configuration (or GATEWAYSTACK_CONFIG)")
@@ -43,17 +61,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{msg: fmt.Sprintf("--pprof %q must be a loopback host:port, e.g. 127.0.0.1:6060: profiles expose the process's memory", *pprofAddr), fs: fs}
 		}
 	}
-	cfg, err := loadConfig(*path)
+	// The checks of validate, all at once: a configuration that validates
+	// starts, and one that does not is refused with the same list.
+	rep, err := checkConfig(*path, config.CheckOptions{})
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		if printProblems(stderr, err) {
-			return errors.New("refusing to start on an invalid configuration; fix the problems above (gatewaystack validate --config F checks a file)")
-		}
-		return fmt.Errorf("refusing to start: %w", err)
+	if len(rep.Problems) > 0 {
+		printProblems(stderr, rep.Problems)
+		return errors.New("refusing to start on an invalid configuration; fix the problems above (gatewaystack validate --config F checks a file)")
 	}
+	cfg := rep.Config
 	log := newLogger(stderr, cfg.Log.Level)
+	logScopes(log, cfg)
+	for _, w := range cfg.Warnings() { // AuditWarnings are logged by mcp.Build
+		log.Warn().Str("field", w.Field).Msg(w.String())
+	}
 	setGCPercent(cfg.Server.GCPercent, log)
 	srv, err := mcp.Build(ctx, cfg, mcp.BuildOptions{Version: version, Logger: log, AuditWriter: stdout})
 	if err != nil {
@@ -111,29 +134,37 @@ func printProblems(w io.Writer, err error) bool {
 	return true
 }
 
+// cmdValidate runs "gatewaystack validate": every problem of a
+// configuration (exit 1) on stdout, warnings on stderr (exit 0 when they
+// are all), and for a valid one which scopes are which.
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	path := fs.String("config", "", "path of the YAML configuration (or GATEWAYSTACK_CONFIG)")
+	skipEnv := fs.Bool("skip-env", false, "do not report environment variables that serve would need and are unset (${VAR} in headers and stdio env, inherit_env, env_files): for checking a file where its secrets are not set, e.g. in CI")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := requireConfig(fs, *path); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	rep, err := checkConfig(*path, config.CheckOptions{SkipEnvironment: *skipEnv})
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		if printProblems(stdout, err) {
-			return errors.New("configuration is invalid")
-		}
-		return err
+	if len(rep.Problems) > 0 {
+		printProblems(stdout, rep.Problems)
 	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if len(rep.Problems) > 0 {
+		return errors.New("configuration is invalid")
+	}
+	cfg := rep.Config
 	fmt.Fprintf(stdout, "configuration is valid: resource %s, %d upstream(s), %d policy rule(s)\n",
 		cfg.Resource(), len(cfg.Upstreams), len(cfg.Policy.Tools))
-	for _, w := range cfg.AuditWarnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+	for _, l := range cfg.Scopes().Lines() {
+		fmt.Fprintf(stdout, "  %s\n", l)
 	}
 	return nil
 }
