@@ -26,6 +26,7 @@ import (
 	"github.com/gatewaystack/gatewaystack/limit"
 	"github.com/gatewaystack/gatewaystack/metrics"
 	"github.com/gatewaystack/gatewaystack/policy"
+	"github.com/gatewaystack/gatewaystack/proxy"
 	"github.com/gatewaystack/gatewaystack/safehttp"
 	"github.com/gatewaystack/gatewaystack/upstream"
 )
@@ -57,9 +58,12 @@ type BuildOptions struct {
 	Getenv func(string) string
 }
 
-// Build validates cfg and assembles the gateway: verifier (JWKS fetched in
-// the background), authorizer, upstream router and the MCP front.
-func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, error) {
+// Build validates cfg and assembles the gateway, one part after another:
+// the outbound client, verifier (JWKS fetched in the background), /proxy,
+// upstream router, sessions, audit sinks, the identity provider's checks,
+// the shared limit store and limits, metrics and the MCP front. When a part
+// fails, the parts built before it are closed.
+func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (srv *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -69,19 +73,100 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	// Everything the gateway fetches from a configured URL (the JWKS, the
-	// issuer's metadata) goes through one SSRF-safe client.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	p := &parts{}
+	if p.outbound, err = buildOutbound(cfg); err != nil {
+		return nil, err
+	}
+	if p.verifier, err = buildVerifier(ctx, cfg, o, p.outbound); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = p.verifier.Close() })
+	if p.proxy, err = newProxy(cfg, o); err != nil {
+		return nil, err
+	}
+	if p.router, err = buildRouter(ctx, cfg, o); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = p.router.Close() })
+	if p.sessions, err = buildSessions(cfg); err != nil {
+		return nil, err
+	}
+	if p.auditor, p.recent, err = buildAuditor(cfg, o, p.outbound); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { _ = p.auditor.Close(context.Background()) })
+	if p.dcr, p.idp, err = buildIdP(cfg, o, p.outbound, p.verifier); err != nil {
+		return nil, err
+	}
+	if p.dcr != nil {
+		undo = append(undo, func() { _ = p.dcr.Close() })
+	}
+	if p.shared, err = buildSharedStore(ctx, cfg, o, p.sessions); err != nil {
+		return nil, err
+	}
+	if p.shared != nil {
+		undo = append(undo, func() { _ = p.shared.Close() })
+	}
+	if p.limits, err = BuildLimits(cfg.Limits, p.shared, nil); err != nil {
+		return nil, err
+	}
+	var gwRef atomic.Pointer[Gateway]
+	p.metrics = buildMetrics(cfg, p, &gwRef)
+	gw, err := New(gatewayOptions(cfg, o, p))
+	if err != nil {
+		return nil, fmt.Errorf("build gateway: %w", err)
+	}
+	gwRef.Store(gw)
+	// What the gateway keeps per session goes when the session ends.
+	p.sessions.OnEnd(gw.endSession)
+	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p.router.Start(probes)
+	return &Server{Gateway: gw, Verifier: p.verifier, Router: p.router, cfg: cfg, stop: stop, shared: p.shared, auditor: p.auditor, dcr: p.dcr}, nil
+}
+
+// parts are what Build assembles the gateway from.
+type parts struct {
+	outbound *safehttp.Client
+	verifier *auth.Verifier
+	proxy    *proxy.Proxy
+	router   *upstream.Router
+	sessions *Sessions
+	auditor  *audit.Auditor
+	recent   *audit.Ring
+	dcr      *auth0.Webhook
+	idp      *IdPOptions
+	shared   *limit.Redis
+	limits   Limits
+	metrics  *metrics.Metrics
+}
+
+// buildOutbound is the one SSRF-safe client for everything the gateway
+// fetches from a configured URL (the JWKS, the issuer's metadata, the
+// audit webhook).
+func buildOutbound(cfg *config.Config) (*safehttp.Client, error) {
 	allow, err := safehttp.ParsePrefixes(cfg.Outbound.AllowCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("outbound.allow_cidrs: %w", err)
 	}
-	outbound := safehttp.New(safehttp.Options{
+	return safehttp.New(safehttp.Options{
 		AllowHTTPLoopback:        cfg.Outbound.AllowHTTPLoopback,
 		AllowCIDRs:               allow,
 		Timeout:                  10 * time.Second,
 		AllowCIDRsSetting:        "outbound.allow_cidrs",
 		AllowHTTPLoopbackSetting: "outbound.allow_http_loopback",
-	})
+	}), nil
+}
+
+// buildVerifier is the token verifier of the auth section.
+func buildVerifier(ctx context.Context, cfg *config.Config, o BuildOptions, outbound *safehttp.Client) (*auth.Verifier, error) {
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		Issuer:          cfg.Auth.Issuer,
 		Audience:        cfg.Auth.Audience,
@@ -100,147 +185,151 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("build verifier: %w", err)
 	}
-	px, err := newProxy(cfg, o)
-	if err != nil {
-		_ = v.Close()
-		return nil, err
-	}
+	return v, nil
+}
 
+// buildRouter connects the upstreams (closing those already made when one
+// fails).
+func buildRouter(ctx context.Context, cfg *config.Config, o BuildOptions) (*upstream.Router, error) {
 	hc := UpstreamHTTPClient()
 	ups := make([]upstream.Upstream, 0, len(cfg.Upstreams))
-	closeUps := func() {
-		for _, u := range ups {
-			_ = u.Close()
-		}
-	}
 	for _, u := range cfg.Upstreams {
 		caller, err := newCaller(ctx, u, hc, o)
 		if err != nil {
-			closeUps()
-			_ = v.Close()
+			for _, made := range ups {
+				_ = made.Close()
+			}
 			return nil, err
 		}
 		ups = append(ups, upstream.Upstream{Caller: caller, Prefixed: u.Prefixed(),
 			MaxConcurrency: u.MaxConcurrency, QueueWait: u.Timeout / 2})
 	}
-	router := upstream.NewRouter(ups)
+	return upstream.NewRouter(ups), nil
+}
 
+// buildSessions is the session ids' sealer and store.
+func buildSessions(cfg *config.Config) (*Sessions, error) {
 	var key []byte
 	if cfg.Server.SessionKey != "" {
+		var err error
 		if key, err = base64.StdEncoding.DecodeString(cfg.Server.SessionKey); err != nil {
 			return nil, fmt.Errorf("decode server.session_key: %w", err)
 		}
 	}
 	sessions, err := NewSessions(key, cfg.Server.SessionTTL)
 	if err != nil {
-		_ = v.Close()
 		return nil, err
 	}
 	sessions.LimitPerSubject(cfg.Server.MaxSessionsPerSubject)
-	auditor, recent, err := buildAuditor(cfg, o, outbound)
-	if err != nil {
-		_ = v.Close()
-		return nil, err
-	}
-	var dcr *auth0.Webhook
+	return sessions, nil
+}
+
+// buildIdP is /health/idp's checks and, when configured, the Auth0 log
+// stream webhook (nil otherwise).
+func buildIdP(cfg *config.Config, o BuildOptions, outbound *safehttp.Client, v *auth.Verifier) (*auth0.Webhook, *IdPOptions, error) {
 	idp := &IdPOptions{Issuer: cfg.Auth.Issuer, JWKSURI: cfg.Auth.JWKSURI,
 		HTTPClient: outbound.HTTPClient(), JWKS: v.JWKSStats}
-	if cfg.Auth0.Enabled() {
-		a0 := cfg.Auth0
-		if len(a0.Scopes) == 0 {
-			a0.Scopes = policyScopes(cfg)
-		}
-		if dcr, err = auth0.New(auth0.Options{Auth0: a0, Logger: o.Logger}); err != nil {
-			_ = v.Close()
-			_ = auditor.Close(context.Background())
-			return nil, fmt.Errorf("auth0: %w", err)
-		}
-		idp.Extra = func(ctx context.Context) (string, bool, any) {
-			h := dcr.Health(ctx)
-			return "auth0_webhook", h.OK, h
-		}
+	if !cfg.Auth0.Enabled() {
+		return nil, idp, nil
 	}
-	var dcrHandler http.Handler
-	if dcr != nil {
-		dcrHandler = dcr
+	a0 := cfg.Auth0
+	if len(a0.Scopes) == 0 {
+		a0.Scopes = policyScopes(cfg)
 	}
-	var shared *limit.Redis
-	if cfg.Limits.RedisStore() {
-		shared, err = limit.NewRedis(limit.RedisOptions{URL: cfg.Limits.Store, Timeout: cfg.Limits.StoreTimeout})
-		if err != nil {
-			_ = v.Close()
-			_ = auditor.Close(context.Background())
-			return nil, fmt.Errorf("limits.store: %w", err)
-		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := shared.Ping(pctx); err != nil {
-			// Not fatal: the failure mode applies until Redis answers.
-			o.Logger.Warn().Err(err).Str("on_store_error", cfg.Limits.OnStoreError).Msg("the Redis limit store does not answer yet")
-		}
-		cancel()
-		sessions.ShareRevocations(shared.Namespace("sessions:"), cfg.Limits.OnStoreError == config.FailOpen)
-	}
-	limits, err := BuildLimits(cfg.Limits, shared, nil)
+	dcr, err := auth0.New(auth0.Options{Auth0: a0, Logger: o.Logger})
 	if err != nil {
-		_ = v.Close()
-		_ = auditor.Close(context.Background())
-		if shared != nil {
-			_ = shared.Close()
-		}
-		return nil, err
+		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
-	var m *metrics.Metrics
-	var gwRef atomic.Pointer[Gateway]
-	if cfg.Server.MetricsEnabled() {
-		m = metrics.New(metrics.Sources{
-			Upstreams: func() []metrics.UpstreamState {
-				hs := router.Health()
-				out := make([]metrics.UpstreamState, len(hs))
-				for i, h := range hs {
-					out[i] = metrics.UpstreamState{Name: h.Name, Up: h.Status == "up", InFlight: h.InFlight}
-				}
-				return out
-			},
-			JWKS: func() metrics.JWKSState {
-				j := v.JWKSStats()
-				return metrics.JWKSState{Fetches: j.Fetches, Failures: j.Failures, Keys: j.Keys, Ready: j.Ready}
-			},
-			Store: func() metrics.StoreState {
-				if limits.Shared == nil {
-					return metrics.StoreState{Kind: "memory", Up: true}
-				}
-				h := limits.Shared.Health()
-				return metrics.StoreState{Kind: "redis", Up: h.OK, Errors: h.Errors}
-			},
-			Sinks: func() []metrics.SinkState {
-				st := auditor.Stats()
-				out := make([]metrics.SinkState, len(st))
-				for i, x := range st {
-					out[i] = metrics.SinkState{Name: x.Name, Queued: x.Queued, Delivered: x.Delivered, Dropped: x.Dropped, Failed: x.Failed}
-				}
-				return out
-			},
-			Sessions: func() int {
-				if g := gwRef.Load(); g != nil {
-					return g.ActiveSessions()
-				}
-				return 0
-			},
-			Streams: func() int {
-				if g := gwRef.Load(); g != nil {
-					return g.OpenStreams()
-				}
-				return 0
-			},
-		})
+	idp.Extra = func(ctx context.Context) (string, bool, any) {
+		h := dcr.Health(ctx)
+		return "auth0_webhook", h.OK, h
 	}
+	return dcr, idp, nil
+}
+
+// buildSharedStore connects the Redis limit store (nil with the memory
+// store) and shares ended sessions through it. A Redis that does not answer
+// yet is not fatal: the failure mode applies until it does.
+func buildSharedStore(ctx context.Context, cfg *config.Config, o BuildOptions, sessions *Sessions) (*limit.Redis, error) {
+	if !cfg.Limits.RedisStore() {
+		return nil, nil
+	}
+	shared, err := limit.NewRedis(limit.RedisOptions{URL: cfg.Limits.Store, Timeout: cfg.Limits.StoreTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("limits.store: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := shared.Ping(pctx); err != nil {
+		o.Logger.Warn().Err(err).Str("on_store_error", cfg.Limits.OnStoreError).Msg("the Redis limit store does not answer yet")
+	}
+	cancel()
+	sessions.ShareRevocations(shared.Namespace("sessions:"), cfg.Limits.OnStoreError == config.FailOpen)
+	return shared, nil
+}
+
+// buildMetrics is /metrics with its scrape-time sources (nil when off);
+// gw is the gateway once built.
+func buildMetrics(cfg *config.Config, p *parts, gw *atomic.Pointer[Gateway]) *metrics.Metrics {
+	if !cfg.Server.MetricsEnabled() {
+		return nil
+	}
+	return metrics.New(metrics.Sources{
+		Upstreams: func() []metrics.UpstreamState {
+			hs := p.router.Health()
+			out := make([]metrics.UpstreamState, len(hs))
+			for i, h := range hs {
+				out[i] = metrics.UpstreamState{Name: h.Name, Up: h.Status == "up", InFlight: h.InFlight}
+			}
+			return out
+		},
+		JWKS: func() metrics.JWKSState {
+			j := p.verifier.JWKSStats()
+			return metrics.JWKSState{Fetches: j.Fetches, Failures: j.Failures, Keys: j.Keys, Ready: j.Ready}
+		},
+		Store: func() metrics.StoreState {
+			if p.limits.Shared == nil {
+				return metrics.StoreState{Kind: "memory", Up: true}
+			}
+			h := p.limits.Shared.Health()
+			return metrics.StoreState{Kind: "redis", Up: h.OK, Errors: h.Errors}
+		},
+		Sinks: func() []metrics.SinkState {
+			st := p.auditor.Stats()
+			out := make([]metrics.SinkState, len(st))
+			for i, x := range st {
+				out[i] = metrics.SinkState{Name: x.Name, Queued: x.Queued, Delivered: x.Delivered, Dropped: x.Dropped, Failed: x.Failed}
+			}
+			return out
+		},
+		Sessions: func() int {
+			if g := gw.Load(); g != nil {
+				return g.ActiveSessions()
+			}
+			return 0
+		},
+		Streams: func() int {
+			if g := gw.Load(); g != nil {
+				return g.OpenStreams()
+			}
+			return 0
+		},
+	})
+}
+
+// gatewayOptions are the MCP front's options from cfg and the parts.
+func gatewayOptions(cfg *config.Config, o BuildOptions, p *parts) Options {
 	hosts := append([]string{}, cfg.Server.AllowedHosts...)
 	loopbackHosts := false
 	if pu, err := url.Parse(cfg.PublicURL); err == nil {
 		hosts = append(hosts, pu.Host)
 		loopbackHosts = isLoopbackHost(pu.Hostname())
 	}
-	gw, err := New(Options{
+	var dcrHandler http.Handler
+	if p.dcr != nil {
+		dcrHandler = p.dcr
+	}
+	v := p.verifier
+	return Options{
 		Resource:                cfg.Resource(),
 		Path:                    cfg.MCPPath(),
 		AuthorizationServers:    cfg.Auth.AuthorizationServers,
@@ -250,13 +339,13 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Authorizer:              NewAuthorizer(cfg.Policy.Tools, cfg),
 		Prompts:                 NewAuthorizer(cfg.Policy.Prompts, cfg),
 		Resources:               NewAuthorizer(cfg.Policy.Resources, cfg),
-		Router:                  router,
+		Router:                  p.router,
 		IdentityHeaders:         upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant, Scopes: cfg.IdentityHeaders.Scopes},
-		Audit:                   auditor,
-		Recent:                  recent,
-		AuditStats:              auditor.Stats,
+		Audit:                   p.auditor,
+		Recent:                  p.recent,
+		AuditStats:              p.auditor.Stats,
 		DemoAdminToken:          o.DemoAdminToken,
-		Sessions:                sessions,
+		Sessions:                p.sessions,
 		MaxBodyBytes:            cfg.Server.MaxBodyBytes,
 		AllowedOrigins:          cfg.Server.AllowedOrigins,
 		AllowedHosts:            hosts,
@@ -264,38 +353,21 @@ func Build(ctx context.Context, cfg *config.Config, o BuildOptions) (*Server, er
 		Version:                 o.Version,
 		Logger:                  o.Logger,
 		Ready:                   func() bool { return v.Ready() && !v.JWKSStats().Stale },
-		Proxy:                   px,
-		Limits:                  limits,
+		Proxy:                   p.proxy,
+		Limits:                  p.limits,
 		AdminScope:              cfg.Admin.Scope,
-		Metrics:                 m,
+		Metrics:                 p.metrics,
 		RawArguments:            cfg.Audit.RawArguments,
 		PolicyVersion:           PolicyVersion(cfg.Policy),
 		AccessLog:               cfg.Log.AccessEnabled(),
-		IdP:                     idp,
+		IdP:                     p.idp,
 		MaxConcurrent:           cfg.Server.MaxConcurrent,
 		MaxConcurrentPerSubject: cfg.Server.MaxConcurrentPerSubject,
 		ReadTimeout:             cfg.Server.ReadTimeout,
 		MaxStreamsPerSession:    cfg.Server.MaxStreamsPerSession,
 		MaxStreamsPerSubject:    cfg.Server.MaxStreamsPerSubject,
 		Auth0Webhook:            dcrHandler,
-	})
-	if err != nil {
-		_ = v.Close()
-		_ = auditor.Close(context.Background())
-		if shared != nil {
-			_ = shared.Close()
-		}
-		if dcr != nil {
-			_ = dcr.Close()
-		}
-		return nil, fmt.Errorf("build gateway: %w", err)
 	}
-	gwRef.Store(gw)
-	// What the gateway keeps per session goes when the session ends.
-	sessions.OnEnd(gw.endSession)
-	probes, stop := context.WithCancel(context.WithoutCancel(ctx))
-	router.Start(probes)
-	return &Server{Gateway: gw, Verifier: v, Router: router, cfg: cfg, stop: stop, shared: shared, auditor: auditor, dcr: dcr}, nil
 }
 
 // Close releases the verifier's, upstreams' and limit store's resources,
