@@ -114,6 +114,7 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 	var mu sync.Mutex
 	status := map[int]int{}
 	perReplica := [2]int{}
+	answered := [2]int{} // 200 or 429, per replica
 	var firstOther string
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -138,7 +139,9 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 					firstOther = firstOf(firstOther, string(body))
 				}
 				perReplica[i%2]++
+				answered[i%2]++
 			case http.StatusTooManyRequests:
+				answered[i%2]++
 				if !bytes.Contains(body, []byte(`"reason":"rate_limited"`)) {
 					firstOther = firstOf(firstOther, string(body))
 				}
@@ -164,8 +167,13 @@ func TestReplicasShareLimitsThroughRedis(t *testing.T) {
 	if allowed+status[http.StatusTooManyRequests] != callers {
 		t.Errorf("answers %v, want only 200 and 429", status)
 	}
-	if perReplica[0] == 0 || perReplica[1] == 0 {
-		t.Errorf("allowed per replica %v: both replicas should have served some", perReplica)
+	// Both replicas took part: each answered its half of the calls with a
+	// result or a refusal. Which one's calls arrived first and got the
+	// burst is up to the scheduler (one may get all of it); that the two
+	// together allowed no more than one bucket's worth, above, is what
+	// shows they share it.
+	if answered[0] != callers/2 || answered[1] != callers/2 {
+		t.Errorf("answers per replica %v (allowed %v), want %d each", answered, perReplica, callers/2)
 	}
 
 	// Redis dies: fail_closed holds on both replicas.
