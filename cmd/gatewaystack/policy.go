@@ -300,13 +300,18 @@ func unverifiedClaims(tok string) (map[string]any, error) {
 const policyPollInterval = 2 * time.Second
 
 // watchPolicy reloads the policy on SIGHUP (hup) and whenever the content of
-// the configuration file at path changes, until ctx ends. Each reload loads
-// and validates the whole file and hands it to apply; a file that does not
-// load or validate is rejected with its problems logged, and the policy in
-// force stays. An unchanged file is not reloaded on a poll, but always on
-// SIGHUP. The file's content is read now; the returned run watches until
-// ctx ends.
-func watchPolicy(ctx context.Context, path string, interval time.Duration, hup <-chan os.Signal, apply func(*config.Config) error, log zerolog.Logger) (run func()) {
+// the configuration file at path changes, until ctx ends; ticks are its
+// polls. Each reload loads and validates the whole file and hands it to
+// apply; a file that does not load or validate is rejected with its
+// problems logged, and the policy in force stays. A changed file is
+// reloaded only once its content has stayed the same from one poll to the
+// next, and only when it did not change while it was loaded: a file caught
+// half-written (os.WriteFile truncates first) can parse and validate with
+// rules missing — a restrictive rule cut off lets a broader glob decide —
+// so it must never be applied. An unchanged file is not reloaded on a
+// poll, but always on SIGHUP. The file's content is read now; the returned
+// run watches until ctx ends.
+func watchPolicy(ctx context.Context, path string, ticks <-chan time.Time, hup <-chan os.Signal, apply func(*config.Config) error, log zerolog.Logger) (run func()) {
 	if path == "" {
 		path = os.Getenv("GATEWAYSTACK_CONFIG")
 	}
@@ -318,9 +323,14 @@ func watchPolicy(ctx context.Context, path string, interval time.Duration, hup <
 		return sha256.Sum256(data)
 	}
 	last := sum()
+	var pending [32]byte // a changed content seen once, waiting to settle
 	reload := func(cause string) {
-		last = sum()
+		before := sum()
+		last = before
 		cfg, err := loadConfig(path)
+		if sum() != before {
+			return // changed while it was read: the next poll sees it again
+		}
 		if err == nil {
 			err = apply(cfg)
 		}
@@ -343,16 +353,20 @@ func watchPolicy(ctx context.Context, path string, interval time.Duration, hup <
 			Msg("policy reloaded (only the policy section; other changes need a restart)")
 	}
 	return func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
 				reload("sighup")
-			case <-tick.C:
-				if sum() != last {
+			case <-ticks:
+				switch s := sum(); {
+				case s == last:
+					pending = [32]byte{}
+				case s != pending:
+					pending = s // changed: reload once it has settled
+				default:
+					pending = [32]byte{}
 					reload("file_changed")
 				}
 			}
@@ -365,9 +379,11 @@ func watchPolicy(ctx context.Context, path string, interval time.Duration, hup <
 func servePolicyReload(ctx context.Context, path string, srv *mcp.Server, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	run := watchPolicy(ctx, path, policyPollInterval, hup, srv.ReloadPolicy, log)
+	tick := time.NewTicker(policyPollInterval)
+	run := watchPolicy(ctx, path, tick.C, hup, srv.ReloadPolicy, log)
 	go func() {
 		defer signal.Stop(hup)
+		defer tick.Stop()
 		run()
 	}()
 }

@@ -50,7 +50,9 @@ func TestWatchPolicyReloadsOnChangeAndSIGHUPAndRejectsBadPolicy(t *testing.T) {
 	defer cancel()
 	hup := make(chan os.Signal, 1)
 	done := make(chan struct{})
-	run := watchPolicy(ctx, cfgPath, 20*time.Millisecond, hup, apply, logger)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	run := watchPolicy(ctx, cfgPath, tick.C, hup, apply, logger)
 	go func() {
 		defer close(done)
 		run()
@@ -75,10 +77,12 @@ func TestWatchPolicyReloadsOnChangeAndSIGHUPAndRejectsBadPolicy(t *testing.T) {
 	if err := os.WriteFile(filepath.Clean(cfgPath), []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the bad policy to be rejected", func() bool { return strings.Contains(readLogs(), "policy reload rejected") })
-	if !strings.Contains(readLogs(), `policy.tools[\"finance__report\"].when`) {
-		t.Fatalf("the rejection must name the problem:\n%s", readLogs())
-	}
+	// The watcher may also read the file half-written (os.WriteFile
+	// truncates first) and reject that; the policy in force stays either
+	// way. Wait for the rejection that names the problem.
+	waitFor("the bad policy to be rejected, naming the problem", func() bool {
+		return strings.Contains(readLogs(), `policy.tools[\"finance__report\"].when`)
+	})
 	if count() != 2 {
 		t.Fatal("a bad policy was applied")
 	}
@@ -131,5 +135,74 @@ func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
 	waitFor(t, p, startTimeout, "the good policy applied", func() bool { return strings.Contains(p.stderr.String(), "policy reloaded") })
 	if code, _ := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+}
+
+// Invariant: a configuration file caught half-written is never applied. A
+// truncated file can parse and validate with a restrictive rule cut off,
+// letting a broader glob decide; the watcher applies a changed file only
+// once its content has stayed the same from one poll to the next.
+func TestWatchPolicyNeverAppliesAFileStillBeingWritten(t *testing.T) {
+	t.Parallel()
+	cfgPath, _, _ := explainFiles(t)
+	full, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same file with its last policy rule cut off: still valid.
+	i := strings.Index(string(full), `"finance__pay"`)
+	if i < 0 {
+		t.Fatal("the fixture has no finance__pay rule")
+	}
+	truncated := full[:i]
+	var mu sync.Mutex
+	var applied []int
+	apply := func(c *config.Config) error {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		mu.Lock()
+		applied = append(applied, len(c.Policy.Tools))
+		mu.Unlock()
+		return nil
+	}
+	if err := config.Decode(truncated, &config.Config{}); err != nil {
+		// A cut that does not decode would not show the danger.
+		t.Skipf("the truncated fixture does not decode: %v", err)
+	}
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	run := watchPolicy(ctx, cfgPath, ticks, make(chan os.Signal), apply, zerolog.Nop())
+	go func() { defer close(done); run() }()
+	// A poll is handed over at once and processed right after; the pause
+	// lets it read the file before the test writes again. (Should a poll
+	// be processed late, it reads the finished file: the invariant holds
+	// either way, only the check would be weaker.)
+	tick := func() { ticks <- time.Now(); time.Sleep(50 * time.Millisecond) }
+
+	// A writer has written the first part of the new file when a poll comes.
+	if err := os.WriteFile(cfgPath, truncated, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	// It finishes (the same rules plus one changed scope) before the next.
+	edited := strings.Replace(string(full), `"finance__pay": { scopes: ["tool:write"] }`, `"finance__pay": { scopes: ["tool:read"] }`, 1)
+	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	tick() // settled
+	tick() // no change: nothing more
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	fullCfg, err := config.Load(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("load the edited file: %v", err)
+	}
+	if len(applied) != 1 || applied[0] != len(fullCfg.Policy.Tools) {
+		t.Fatalf("applied policies with %v tool rules, want exactly one with the whole file's %d", applied, len(fullCfg.Policy.Tools))
 	}
 }
