@@ -158,7 +158,11 @@ func TestFailingAuditSinkIsReported(t *testing.T) {
 	}})
 	tok := g2.minter.token("alice", baselineScope)
 	for i := range 10 {
-		g2.modernCall(t, tok, "rec__echo", map[string]any{"i": i}).result(t)
+		r := g2.modernCall(t, tok, "rec__echo", map[string]any{"i": i})
+		r.result(t)
+		// Paced by the stdout sink (a queue of 2 too): the call's line is
+		// written before the next call, so only the dead webhook drops.
+		g2.audit.forRequest(t, r.Header.Get("X-Request-Id"))
 	}
 	r := do(t, g2.client, http.MethodGet, g2.URL+"/health", nil, nil)
 	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), "audit sink webhook dropped") {
