@@ -127,13 +127,13 @@ func (g *Gateway) adminAuth(w http.ResponseWriter, r *http.Request, method strin
 		return st, false
 	}
 	st.event.Subject, st.event.Tenant, st.event.ClientID, st.event.TokenID = id.Subject, id.Tenant, id.ClientID, id.TokenID
-	if !id.HasScope(g.o.AdminScope) {
+	if !id.HasScope(g.o.Admin.Scope) {
 		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: auth.CodeInsufficientScope,
-			Description: "the admin endpoints need the " + g.o.AdminScope + " scope",
-			Scope:       g.o.AdminScope, ResourceMetadata: g.prmURL}.String())
+			Description: "the admin endpoints need the " + g.o.Admin.Scope + " scope",
+			Scope:       g.o.Admin.Scope, ResourceMetadata: g.prmURL}.String())
 		g.audit(st, audit.Deny, "insufficient_scope", http.StatusForbidden)
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": auth.CodeInsufficientScope,
-			"error_description": "the admin endpoints need the " + g.o.AdminScope + " scope", "reason": "insufficient_scope"})
+			"error_description": "the admin endpoints need the " + g.o.Admin.Scope + " scope", "reason": "insufficient_scope"})
 		return st, false
 	}
 	return st, true

@@ -125,15 +125,15 @@ func (g *Gateway) serveAdminOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	ov := AdminOverview{
-		Time: now.UTC().Format(time.RFC3339), Version: g.o.Version, Resource: g.o.Resource,
+		Time: now.UTC().Format(time.RFC3339), Version: g.o.Version, Resource: g.o.Endpoint.Resource,
 		JWKSReady: g.ready(), LimitsStore: g.storeHealth(), SessionsActive: g.ActiveSessions(),
 		Today: g.days.snapshot(now), AuditSinks: []audit.SinkStats{},
 	}
 	if v := g.policyVersion.Load(); v != nil {
 		ov.PolicyVersion = *v
 	}
-	if g.o.AuditStats != nil {
-		ov.AuditSinks = g.o.AuditStats()
+	if g.o.Audit.Stats != nil {
+		ov.AuditSinks = g.o.Audit.Stats()
 	}
 	// The tools the upstreams have listed to callers so far: listing them
 	// here would need a caller's identity, which upstreams may require.
@@ -185,8 +185,8 @@ func (g *Gateway) serveAdminAudit(w http.ResponseWriter, r *http.Request) {
 		f.Limit = 0
 	}
 	events := []AdminEvent{}
-	if g.o.Recent != nil {
-		for _, e := range g.o.Recent.Query(f) {
+	if g.o.Audit.Recent != nil {
+		for _, e := range g.o.Audit.Recent.Query(f) {
 			if !includeAdmin && strings.HasPrefix(e.Method, "admin/") {
 				continue
 			}
@@ -237,7 +237,7 @@ func (g *Gateway) serveDemoToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "error_description": "use POST"})
 		return
 	}
-	if !g.o.AllowLoopbackHosts {
+	if !g.o.HTTP.AllowLoopbackHosts {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the demo admin token is offered only when the gateway's public URL is on loopback"})
 		return
 	}
@@ -247,7 +247,7 @@ func (g *Gateway) serveDemoToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	tok, err := g.o.DemoAdminToken(ctx)
+	tok, err := g.o.Admin.DemoAdminToken(ctx)
 	if err != nil {
 		g.o.Logger.Warn().Err(err).Msg("demo admin token")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the demo issuer did not issue a token"})

@@ -191,25 +191,28 @@ func newVerifierGateway(t *testing.T, jwksURI string, mod func(*auth.VerifierCon
 		t.Fatal(err)
 	}
 	gw, err := gsmcp.New(gsmcp.Options{
-		Resource:             g.MCP,
-		Path:                 "/mcp",
-		AuthorizationServers: []string{testIssuer},
-		BaselineScopes:       cfg.Auth.BaselineScopes,
-		StepUpScopes:         cfg.Auth.StepUpScopes,
-		Verifier:             v,
-		Authorizer:           gsmcp.NewAuthorizer(cfg.Policy.Tools, cfg),
-		Prompts:              gsmcp.NewAuthorizer(cfg.Policy.Prompts, cfg),
-		Resources:            gsmcp.NewAuthorizer(cfg.Policy.Resources, cfg),
-		Router:               base.srv.Router,
+		Endpoint: gsmcp.EndpointOptions{
+			Resource:             g.MCP,
+			Path:                 "/mcp",
+			AuthorizationServers: []string{testIssuer},
+			BaselineScopes:       cfg.Auth.BaselineScopes,
+			StepUpScopes:         cfg.Auth.StepUpScopes,
+		},
+		Verifier: v,
+		Ready:    v.Ready,
+		Policy: gsmcp.PolicyOptions{
+			Tools:     gsmcp.NewAuthorizer(cfg.Policy.Tools, cfg),
+			Prompts:   gsmcp.NewAuthorizer(cfg.Policy.Prompts, cfg),
+			Resources: gsmcp.NewAuthorizer(cfg.Policy.Resources, cfg),
+		},
+		Router: base.srv.Router,
 		IdentityHeaders: upstream.HeaderNames{User: cfg.IdentityHeaders.User, Tenant: cfg.IdentityHeaders.Tenant,
 			Scopes: cfg.IdentityHeaders.Scopes},
-		Audit:        audit.NewJSONSink(g.audit),
-		Sessions:     sessions,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		AllowedHosts: []string{ln.Addr().String()},
-		Version:      "test",
-		Logger:       zerolog.Nop(),
-		Ready:        v.Ready,
+		Audit:    gsmcp.AuditOptions{Sink: audit.NewJSONSink(g.audit)},
+		Sessions: sessions,
+		HTTP:     gsmcp.HTTPOptions{MaxBodyBytes: cfg.Server.MaxBodyBytes, AllowedHosts: []string{ln.Addr().String()}},
+		Version:  "test",
+		Logger:   zerolog.Nop(),
 	})
 	if err != nil {
 		_ = ln.Close()

@@ -126,8 +126,8 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, reason, descrip
 // hostCheck refuses requests whose Host header is not this gateway's
 // (DNS-rebinding protection): loopback names and the configured hosts pass.
 func (g *Gateway) hostCheck(next http.Handler) http.Handler {
-	allowed := make([]string, 0, len(g.o.AllowedHosts))
-	for _, h := range g.o.AllowedHosts {
+	allowed := make([]string, 0, len(g.o.HTTP.AllowedHosts))
+	for _, h := range g.o.HTTP.AllowedHosts {
 		allowed = append(allowed, strings.ToLower(h))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +137,7 @@ func (g *Gateway) hostCheck(next http.Handler) http.Handler {
 			name = h
 		}
 		name = strings.Trim(name, "[]")
-		if !(g.o.AllowLoopbackHosts && isLoopbackHost(name)) && !slices.Contains(allowed, host) && !slices.Contains(allowed, name) {
+		if !(g.o.HTTP.AllowLoopbackHosts && isLoopbackHost(name)) && !slices.Contains(allowed, host) && !slices.Contains(allowed, name) {
 			g.refuse(w, r, "host_not_allowed", "this Host is not served here; add it to server.allowed_hosts")
 			return
 		}

@@ -131,7 +131,7 @@ func (g *Gateway) promptsGet(q *Request) {
 	}
 	if d.Partial {
 		act.Upstream = up.Name()
-		if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown); !allowed {
+		if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Policy.Prompts, act, unknown); !allowed {
 			return
 		}
 	}
@@ -143,11 +143,11 @@ func (g *Gateway) promptsGet(q *Request) {
 // could own the name (from the catalog, without asking any), so a prompt the
 // caller may not use costs no upstream work.
 func (g *Gateway) decidePromptFirst(w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, act policy.Action, unknown func(reason string)) (policy.Decision, bool) {
-	d := g.o.Prompts.Decide(id, act)
+	d := g.o.Policy.Prompts.Decide(id, act)
 	if d.Partial && d.Effect != policy.Hidden {
-		d = g.decideForCandidates(id, act, g.o.Prompts, g.o.Router.PromptCandidates(act.Name))
+		d = g.decideForCandidates(id, act, g.o.Policy.Prompts, g.o.Router.PromptCandidates(act.Name))
 	}
-	return g.applyDecision(w, st, rid, id, g.o.Prompts, d, bounded.String(act.Name), unknown)
+	return g.applyDecision(w, st, rid, id, g.o.Policy.Prompts, d, bounded.String(act.Name), unknown)
 }
 
 // resourceCall decides and forwards resources/read, subscribe and
@@ -208,7 +208,7 @@ func (g *Gateway) resourceNotFound(w http.ResponseWriter, st *requestState, rid 
 func (g *Gateway) resolveDecidedResource(ctx context.Context, w http.ResponseWriter, st *requestState, rid json.RawMessage, id auth.Identity, uri string, unknown func(reason string)) (upstream.Upstream, bool) {
 	decideFor := func(up upstream.Upstream) bool {
 		act := policy.Action{Name: up.Name() + upstream.Separator + uri, Upstream: up.Name(), ArgsKnown: true}
-		_, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Resources, act, unknown)
+		_, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Policy.Resources, act, unknown)
 		return allowed
 	}
 	if up, ok := g.o.Router.CachedResourceOwner(uri); ok {
@@ -216,7 +216,7 @@ func (g *Gateway) resolveDecidedResource(ctx context.Context, w http.ResponseWri
 	}
 	d := policy.Decision{Effect: policy.Hidden, Reason: policy.ReasonToolUnknown}
 	for _, name := range g.o.Router.Names() {
-		d = g.o.Resources.Decide(id, policy.Action{Name: name + upstream.Separator + uri, Upstream: name, ArgsKnown: true})
+		d = g.o.Policy.Resources.Decide(id, policy.Action{Name: name + upstream.Separator + uri, Upstream: name, ArgsKnown: true})
 		if d.Effect != policy.Hidden {
 			break
 		}
@@ -289,7 +289,7 @@ func (g *Gateway) completion(q *Request) {
 		}
 		if d.Partial {
 			act.Upstream = up.Name()
-			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Prompts, act, unknown); !allowed {
+			if _, allowed := g.decideOrChallenge(w, st, rid, id, g.o.Policy.Prompts, act, unknown); !allowed {
 				return
 			}
 		}

@@ -42,8 +42,44 @@ type Verifier interface {
 	Verify(ctx context.Context, raw string) (auth.Identity, error)
 }
 
-// Options configures a Gateway.
+// Options configures a Gateway: a few small structs, one per concern.
 type Options struct {
+	// Endpoint is what the MCP endpoint is and advertises.
+	Endpoint EndpointOptions
+	// Verifier verifies tokens; Ready reports whether it has loaded keys
+	// (for /health).
+	Verifier Verifier
+	Ready    func() bool
+	// Policy decides access to tools, prompts and resources.
+	Policy PolicyOptions
+	// Router reaches upstreams; IdentityHeaders names the headers injected
+	// upstream.
+	Router          *upstream.Router
+	IdentityHeaders upstream.HeaderNames
+	// Sessions issues and checks session ids.
+	Sessions *Sessions
+	// HTTP bounds what one request, caller and replica may take.
+	HTTP HTTPOptions
+	// Limits are the rate limits, budgets and loop guard (zero value: none).
+	Limits Limits
+	// Audit receives one event per decision.
+	Audit AuditOptions
+	// Admin serves the admin page and API and the identity provider's
+	// health.
+	Admin AdminOptions
+	// Proxy is the plain HTTP pass-through served at /proxy/ (nil: off).
+	Proxy *proxy.Proxy
+	// Metrics records decisions and upstream times and is served at
+	// /metrics (nil: no metrics).
+	Metrics *metrics.Metrics
+	// Version is reported by /health and in serverInfo.
+	Version string
+	// Logger for operational logs (never tokens).
+	Logger zerolog.Logger
+}
+
+// EndpointOptions is what the MCP endpoint is and advertises.
+type EndpointOptions struct {
 	// Resource is the public URL of the MCP endpoint (the token audience).
 	Resource string
 	// Path is the URL path the endpoint is served at (e.g. /mcp).
@@ -54,24 +90,27 @@ type Options struct {
 	BaselineScopes []string
 	// StepUpScopes are grantable on demand.
 	StepUpScopes []string
-	// Verifier verifies tokens.
-	Verifier Verifier
-	// Authorizer decides tool access.
-	Authorizer *policy.Authorizer
+}
+
+// PolicyOptions are the policy tables in force.
+type PolicyOptions struct {
+	// Tools decides tool access.
+	Tools *policy.Authorizer
 	// Prompts decides prompt access (patterns over exposed prompt names).
 	Prompts *policy.Authorizer
 	// Resources decides resource access (patterns over "<upstream>__<uri>").
 	Resources *policy.Authorizer
-	// Router reaches upstreams.
-	Router *upstream.Router
-	// IdentityHeaders names the headers injected upstream.
-	IdentityHeaders upstream.HeaderNames
-	// Audit receives one event per decision.
-	Audit audit.Sink
-	// Sessions issues and checks session ids.
-	Sessions *Sessions
+	// Version identifies the policy in force (see PolicyVersion).
+	Version string
+}
+
+// HTTPOptions bound what one request, caller and replica may take, and
+// which browsers and hosts are served.
+type HTTPOptions struct {
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request body (0: none).
+	ReadTimeout time.Duration
 	// AllowedOrigins for CORS; empty means loopback origins only.
 	AllowedOrigins []string
 	// AllowedHosts for the Host check (DNS-rebinding protection).
@@ -80,48 +119,41 @@ type Options struct {
 	// 127.0.0.1, [::1]): on when the public URL itself is on loopback (the
 	// demo, local development).
 	AllowLoopbackHosts bool
-	// Version is reported by /health and in serverInfo.
-	Version string
-	// Logger for operational logs (never tokens).
-	Logger zerolog.Logger
-	// Ready reports whether the verifier has loaded keys (for /health).
-	Ready func() bool
-	// Proxy is the plain HTTP pass-through served at /proxy/ (nil: off).
-	Proxy *proxy.Proxy
-	// Limits are the rate limits (zero value: none).
-	Limits Limits
-	// AdminScope is the scope /admin/usage requires (empty: no admin
-	// endpoints).
-	AdminScope string
-	// Metrics records decisions and upstream times and is served at
-	// /metrics (nil: no metrics).
-	Metrics *metrics.Metrics
+	// AccessLog writes one log line per HTTP request.
+	AccessLog bool
+	// MaxConcurrent bounds this replica's requests in progress (event
+	// streams excluded; 0: no cap); MaxConcurrentPerSubject one subject's.
+	MaxConcurrent, MaxConcurrentPerSubject int
+	// MaxStreamsPerSession and MaxStreamsPerSubject cap the event streams
+	// held open (0: the defaults, 4 and 32).
+	MaxStreamsPerSession, MaxStreamsPerSubject int
+}
+
+// AuditOptions are where decisions are recorded.
+type AuditOptions struct {
+	// Sink receives one event per decision.
+	Sink audit.Sink
+	// Recent keeps the latest audit events for the admin page (nil: none).
+	Recent *audit.Ring
+	// Stats reports the audit sinks' queues (nil: none).
+	Stats func() []audit.SinkStats
 	// RawArguments lists tool and prompt patterns whose raw arguments go
 	// into audit events (others get only a digest).
 	RawArguments []string
-	// PolicyVersion identifies the policy in force (see PolicyVersion).
-	PolicyVersion string
-	// AccessLog writes one log line per HTTP request.
-	AccessLog bool
+}
+
+// AdminOptions configure the operators' endpoints.
+type AdminOptions struct {
+	// Scope is the scope the admin endpoints require (empty: no admin
+	// endpoints).
+	Scope string
+	// DemoAdminToken, set by the demo only, mints a token for the demo's
+	// admin user; the admin page offers it to loopback clients.
+	DemoAdminToken func(ctx context.Context) (string, error)
 	// IdP configures /health/idp and /health/auth0 (nil: not served).
 	IdP *IdPOptions
 	// Auth0Webhook serves POST /webhooks/auth0/logs (nil: not served).
 	Auth0Webhook http.Handler
-	// Recent keeps the latest audit events for the admin page (nil: none).
-	Recent *audit.Ring
-	// AuditStats reports the audit sinks' queues (nil: none).
-	AuditStats func() []audit.SinkStats
-	// DemoAdminToken, set by the demo only, mints a token for the demo's
-	// admin user; the admin page offers it to loopback clients.
-	DemoAdminToken func(ctx context.Context) (string, error)
-	// MaxConcurrent bounds this replica's requests in progress (event
-	// streams excluded; 0: no cap); MaxConcurrentPerSubject one subject's.
-	MaxConcurrent, MaxConcurrentPerSubject int
-	// ReadTimeout bounds reading a request body (0: none).
-	ReadTimeout time.Duration
-	// MaxStreamsPerSession and MaxStreamsPerSubject cap the event streams
-	// held open (0: the defaults, 4 and 32).
-	MaxStreamsPerSession, MaxStreamsPerSubject int
 }
 
 // Gateway is the MCP front of the gateway.
@@ -158,12 +190,12 @@ type Gateway struct {
 
 // New builds the gateway and wires its pipeline.
 func New(o Options) (*Gateway, error) {
-	prmURL, err := auth.PRMURL(o.Resource)
+	prmURL, err := auth.PRMURL(o.Endpoint.Resource)
 	if err != nil {
 		return nil, err
 	}
 	g := &Gateway{o: o, prmURL: prmURL}
-	g.challenge = auth.Challenge{Scope: joinScopes(o.BaselineScopes), ResourceMetadata: prmURL}.String()
+	g.challenge = auth.Challenge{Scope: joinScopes(o.Endpoint.BaselineScopes), ResourceMetadata: prmURL}.String()
 	hooks := &server.Hooks{}
 	// The level a session-era client sets with logging/setLevel (answered
 	// by mcp-go) decides which upstream log messages it gets.
@@ -183,24 +215,24 @@ func New(o Options) (*Gateway, error) {
 		server.WithInstructions("Tools of the upstream MCP servers behind Gatewaystack; each caller sees only the tools its token allows."),
 	)
 	g.streamable = server.NewStreamableHTTPServer(g.mcpServer,
-		server.WithEndpointPath(o.Path),
+		server.WithEndpointPath(o.Endpoint.Path),
 		server.WithSessionIdManagerResolver(resolver{s: o.Sessions}),
 		// Host and Origin are checked by our outer layer against the
 		// configured allow-lists, which also cover non-loopback deployments.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(slog.New(zerolog.NewSlogHandler(o.Logger))),
 	)
-	g.cors = newCORSPolicy(o.AllowedOrigins, g.refuse)
+	g.cors = newCORSPolicy(o.HTTP.AllowedOrigins, g.refuse)
 	o.Router.OnNotification(g.onUpstreamNotification)
-	g.caps = newConcurrency(o.MaxConcurrent, o.MaxConcurrentPerSubject)
-	g.streams = newStreamCaps(o.MaxStreamsPerSession, o.MaxStreamsPerSubject)
+	g.caps = newConcurrency(o.HTTP.MaxConcurrent, o.HTTP.MaxConcurrentPerSubject)
+	g.streams = newStreamCaps(o.HTTP.MaxStreamsPerSession, o.HTTP.MaxStreamsPerSubject)
 	if g.handler, err = g.routes(); err != nil {
 		return nil, err
 	}
-	if o.AccessLog {
+	if o.HTTP.AccessLog {
 		g.handler = accessLog(g.handler, o.Logger)
 	}
-	g.SetPolicyVersion(o.PolicyVersion)
+	g.SetPolicyVersion(o.Policy.Version)
 	return g, nil
 }
 
@@ -232,16 +264,16 @@ func (g *Gateway) Close(ctx context.Context) error {
 // cost) → body cap → reverse proxy → audit.
 func (g *Gateway) routes() (http.Handler, error) {
 	prm, err := auth.PRMHandler(auth.ProtectedResourceMetadata{
-		Resource:               g.o.Resource,
-		AuthorizationServers:   g.o.AuthorizationServers,
-		ScopesSupported:        scopesSupported(g.o.BaselineScopes, g.o.StepUpScopes),
+		Resource:               g.o.Endpoint.Resource,
+		AuthorizationServers:   g.o.Endpoint.AuthorizationServers,
+		ScopesSupported:        scopesSupported(g.o.Endpoint.BaselineScopes, g.o.Endpoint.StepUpScopes),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "Gatewaystack MCP gateway",
 	})
 	if err != nil {
 		return nil, err
 	}
-	suffixed, root, err := auth.PRMPaths(g.o.Resource)
+	suffixed, root, err := auth.PRMPaths(g.o.Endpoint.Resource)
 	if err != nil {
 		return nil, err
 	}
@@ -250,29 +282,29 @@ func (g *Gateway) routes() (http.Handler, error) {
 	if root != suffixed {
 		mux.Handle(root, g.cors.wrap(prm))
 	}
-	mux.Handle(g.o.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
+	mux.Handle(g.o.Endpoint.Path, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveMCP))))
 	mux.HandleFunc("/health", g.serveHealth)
 	mux.HandleFunc("/health/ready", g.serveReady)
 	if g.o.Metrics != nil {
 		mux.Handle("/metrics", g.o.Metrics.Handler())
 	}
-	if g.o.IdP != nil {
-		h := &idpHealth{o: *g.o.IdP, details: g.healthDetails}
+	if g.o.Admin.IdP != nil {
+		h := &idpHealth{o: *g.o.Admin.IdP, details: g.healthDetails}
 		for _, p := range IdPHealthPaths {
 			mux.Handle(p, h)
 		}
 	}
-	if g.o.Auth0Webhook != nil {
-		mux.Handle(Auth0WebhookPath, g.hostCheck(g.o.Auth0Webhook))
+	if g.o.Admin.Auth0Webhook != nil {
+		mux.Handle(Auth0WebhookPath, g.hostCheck(g.o.Admin.Auth0Webhook))
 	}
-	if g.o.AdminScope != "" {
+	if g.o.Admin.Scope != "" {
 		// The admin API checks Origin as /mcp does: a page on another
 		// origin cannot drive it with an operator's browser.
 		mux.Handle(AdminUsagePath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminUsage))))
 		mux.Handle(AdminOverviewPath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminOverview))))
 		mux.Handle(AdminAuditPath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminAudit))))
 		mux.Handle(AdminPagePath, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveAdminPage))))
-		if g.o.DemoAdminToken != nil {
+		if g.o.Admin.DemoAdminToken != nil {
 			mux.Handle(AdminDemoToken, g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveDemoToken))))
 		}
 	}
@@ -280,7 +312,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		mux.Handle(ProxyMount+"/", g.cors.wrap(g.hostCheck(http.HandlerFunc(g.serveProxy))))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint; the MCP endpoint is " + g.o.Path})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint; the MCP endpoint is " + g.o.Endpoint.Path})
 	})
 	return mux, nil
 }
@@ -296,7 +328,7 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 		"version":      g.o.Version,
 		"upstreams":    g.o.Router.Names(),
 		"jwks_ready":   g.ready(),
-		"resource":     g.o.Resource,
+		"resource":     g.o.Endpoint.Resource,
 		"upstream":     g.upstreamHealth(details),
 		"limits_store": g.storeHealthFor(details),
 		"audit_sinks":  g.auditSinks(details),
@@ -309,11 +341,11 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 // failing token is not an error here (health probes carry none): the
 // answer is then the summary.
 func (g *Gateway) healthDetails(r *http.Request) bool {
-	if g.o.AdminScope == "" || r.Header.Get("Authorization") == "" {
+	if g.o.Admin.Scope == "" || r.Header.Get("Authorization") == "" {
 		return false
 	}
 	id, aerr := g.verifyBearer(r)
-	return aerr == nil && id.HasScope(g.o.AdminScope)
+	return aerr == nil && id.HasScope(g.o.Admin.Scope)
 }
 
 // writeHealth writes a health answer, never cached (it depends on the
@@ -339,10 +371,10 @@ func (g *Gateway) upstreamHealth(details bool) []upstream.Health {
 // auditSinks reports the audit sinks' queues (empty when unknown), without
 // their errors unless details.
 func (g *Gateway) auditSinks(details bool) []audit.SinkStats {
-	if g.o.AuditStats == nil {
+	if g.o.Audit.Stats == nil {
 		return []audit.SinkStats{}
 	}
-	out := g.o.AuditStats()
+	out := g.o.Audit.Stats()
 	if !details {
 		for i := range out {
 			out[i].LastError = ""
@@ -357,10 +389,10 @@ func (g *Gateway) auditSinks(details bool) []audit.SinkStats {
 // only with details.
 func (g *Gateway) auditWarnings(details bool) []string {
 	out := []string{}
-	if g.o.AuditStats == nil {
+	if g.o.Audit.Stats == nil {
 		return out
 	}
-	for _, s := range g.o.AuditStats() {
+	for _, s := range g.o.Audit.Stats() {
 		if s.Dropped > 0 {
 			out = append(out, fmt.Sprintf("audit sink %s dropped %d event(s)", s.Name, s.Dropped))
 		}
@@ -533,7 +565,7 @@ func (g *Gateway) audit(st *requestState, decision, reason string, status int) {
 	if v := g.policyVersion.Load(); v != nil {
 		st.event.PolicyVersion = *v
 	}
-	g.o.Audit.Write(st.event)
+	g.o.Audit.Sink.Write(st.event)
 	if m := g.o.Metrics; m != nil {
 		// Only names of tools that reached an upstream become labels, so
 		// names made up by callers cannot grow the label set.
@@ -562,7 +594,7 @@ func (g *Gateway) auditArguments(st *requestState, name string, args json.RawMes
 	canon := canonicalJSON(args)
 	st.argsDigest = sha256.Sum256(canon)
 	st.event.ArgsSHA256 = hex.EncodeToString(st.argsDigest[:])
-	if len(args) > 0 && recordsRawArguments(g.o.RawArguments, name) {
+	if len(args) > 0 && recordsRawArguments(g.o.Audit.RawArguments, name) {
 		st.event.Args = args
 	}
 }

@@ -108,7 +108,7 @@ func TestEveryPatternTableChoosesTheSamePattern(t *testing.T) {
 		}
 		// audit.raw_arguments: which pattern matches does not matter,
 		// whether one does must agree with the other tables.
-		g := &Gateway{o: Options{RawArguments: patterns}}
+		g := &Gateway{o: Options{Audit: AuditOptions{RawArguments: patterns}}}
 		st := &requestState{}
 		g.auditArguments(st, tt.name, json.RawMessage(`{"a":1}`))
 		if recorded := st.event.Args != nil; recorded != (tt.want != "") {

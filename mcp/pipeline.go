@@ -93,7 +93,7 @@ func (g *Gateway) limitFloods(q *Request) bool {
 // before anything else (one chunked without a length is bounded as it is
 // read).
 func (g *Gateway) checkDeclared(q *Request) bool {
-	if q.HTTP.Method != http.MethodPost || q.HTTP.ContentLength <= g.o.MaxBodyBytes {
+	if q.HTTP.Method != http.MethodPost || q.HTTP.ContentLength <= g.o.HTTP.MaxBodyBytes {
 		return true
 	}
 	g.bodyTooLarge(q)
@@ -104,7 +104,7 @@ func (g *Gateway) checkDeclared(q *Request) bool {
 func (g *Gateway) bodyTooLarge(q *Request) {
 	g.audit(q.st, audit.Deny, "body_too_large", http.StatusRequestEntityTooLarge)
 	writeRPCError(q.W, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest,
-		"the request body exceeds "+strconv.FormatInt(g.o.MaxBodyBytes, 10)+" bytes", nil)
+		"the request body exceeds "+strconv.FormatInt(g.o.HTTP.MaxBodyBytes, 10)+" bytes", nil)
 }
 
 // identify verifies the bearer token, from the headers alone: no body is
@@ -177,11 +177,11 @@ func (g *Gateway) readBody(q *Request) bool {
 		return true
 	}
 	rc := http.NewResponseController(q.W)
-	if g.o.ReadTimeout > 0 {
-		_ = rc.SetReadDeadline(time.Now().Add(g.o.ReadTimeout))
+	if g.o.HTTP.ReadTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(g.o.HTTP.ReadTimeout))
 	}
-	body, err := io.ReadAll(io.LimitReader(q.HTTP.Body, g.o.MaxBodyBytes+1))
-	if g.o.ReadTimeout > 0 {
+	body, err := io.ReadAll(io.LimitReader(q.HTTP.Body, g.o.HTTP.MaxBodyBytes+1))
+	if g.o.HTTP.ReadTimeout > 0 {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
@@ -197,7 +197,7 @@ func (g *Gateway) readBody(q *Request) bool {
 		writeRPCError(q.W, http.StatusBadRequest, nil, codeParseError, "the request body could not be read", nil)
 		return false
 	}
-	if int64(len(body)) > g.o.MaxBodyBytes {
+	if int64(len(body)) > g.o.HTTP.MaxBodyBytes {
 		g.bodyTooLarge(q)
 		return false
 	}

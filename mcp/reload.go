@@ -17,9 +17,9 @@ func (s *Server) ReloadPolicy(next *config.Config) error {
 		return err
 	}
 	o := &s.Gateway.o
-	o.Authorizer.Replace(NewAuthorizer(next.Policy.Tools, s.cfg))
-	o.Prompts.Replace(NewAuthorizer(next.Policy.Prompts, s.cfg))
-	o.Resources.Replace(NewAuthorizer(next.Policy.Resources, s.cfg))
+	o.Policy.Tools.Replace(NewAuthorizer(next.Policy.Tools, s.cfg))
+	o.Policy.Prompts.Replace(NewAuthorizer(next.Policy.Prompts, s.cfg))
+	o.Policy.Resources.Replace(NewAuthorizer(next.Policy.Resources, s.cfg))
 	s.Gateway.SetPolicyVersion(PolicyVersion(next.Policy))
 	return nil
 }

@@ -48,9 +48,9 @@ type rawHandler func(g *Gateway, q *Request)
 var rawHandlers = map[string]rawHandler{
 	"tools/list":               (*Gateway).toolsList,
 	"tools/call":               (*Gateway).toolsCall,
-	"prompts/list":             func(g *Gateway, q *Request) { g.listEntries(q, upstream.Prompts, g.o.Prompts) },
-	"resources/list":           func(g *Gateway, q *Request) { g.listEntries(q, upstream.Resources, g.o.Resources) },
-	"resources/templates/list": func(g *Gateway, q *Request) { g.listEntries(q, upstream.ResourceTemplates, g.o.Resources) },
+	"prompts/list":             func(g *Gateway, q *Request) { g.listEntries(q, upstream.Prompts, g.o.Policy.Prompts) },
+	"resources/list":           func(g *Gateway, q *Request) { g.listEntries(q, upstream.Resources, g.o.Policy.Resources) },
+	"resources/templates/list": func(g *Gateway, q *Request) { g.listEntries(q, upstream.ResourceTemplates, g.o.Policy.Resources) },
 	"prompts/get":              (*Gateway).promptsGet,
 	"resources/read":           (*Gateway).resourceCall,
 	"resources/subscribe":      (*Gateway).resourceCall,

@@ -139,7 +139,7 @@ func (g *Gateway) writeAuthError(w http.ResponseWriter, e *auth.Error) {
 			w.Header().Set("WWW-Authenticate", g.challenge)
 		} else {
 			w.Header().Set("WWW-Authenticate", auth.Challenge{Error: e.Code, Description: e.Description,
-				Scope: joinScopes(g.o.BaselineScopes), ResourceMetadata: g.prmURL}.String())
+				Scope: joinScopes(g.o.Endpoint.BaselineScopes), ResourceMetadata: g.prmURL}.String())
 		}
 	case http.StatusBadRequest:
 		w.Header().Set("WWW-Authenticate", auth.Challenge{Error: e.Code, Description: e.Description,

@@ -649,7 +649,7 @@ func (g *Gateway) endSession(ctx context.Context, e SessionEnd) {
 // would, without ending anything more.
 func (g *Gateway) releaseTransport(id string) {
 	ctx := context.WithValue(context.Background(), releasingKey{}, true)
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, g.o.Path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, g.o.Endpoint.Path, nil)
 	if err != nil {
 		g.o.Logger.Warn().Err(err).Msg("release an ended session")
 		return

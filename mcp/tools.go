@@ -60,7 +60,7 @@ func (g *Gateway) toolsList(q *Request) {
 	}
 	g.writeList(w, st, rid, "tools", modern, len(tools), func(i int) (json.RawMessage, bool) {
 		t := tools[i]
-		return t.Definition, g.o.Authorizer.Decide(id, policy.Action{Name: t.Name, Upstream: t.Upstream}).Listed()
+		return t.Definition, g.o.Policy.Tools.Decide(id, policy.Action{Name: t.Name, Upstream: t.Upstream}).Listed()
 	})
 }
 
@@ -89,9 +89,9 @@ func (g *Gateway) toolsCall(q *Request) {
 	// owner is known.
 	act := policy.Action{Name: name, Arguments: c.Field("arguments"), ArgsKnown: true}
 	g.auditArguments(st, name, act.Arguments)
-	d := g.o.Authorizer.Decide(id, act)
+	d := g.o.Policy.Tools.Decide(id, act)
 	if d.Partial && d.Effect != policy.Hidden {
-		d = g.decideForCandidates(id, act, g.o.Authorizer, g.o.Router.ToolCandidates(name))
+		d = g.decideForCandidates(id, act, g.o.Policy.Tools, g.o.Router.ToolCandidates(name))
 	}
 	if !g.applyToolDecision(w, st, rid, id, d, name, modern) {
 		return
@@ -110,7 +110,7 @@ func (g *Gateway) toolsCall(q *Request) {
 	}
 	if d.Partial {
 		act.Upstream = up.Name()
-		if !g.applyToolDecision(w, st, rid, id, g.o.Authorizer.Decide(id, act), name, modern) {
+		if !g.applyToolDecision(w, st, rid, id, g.o.Policy.Tools.Decide(id, act), name, modern) {
 			return
 		}
 	}
@@ -152,7 +152,7 @@ func (g *Gateway) applyToolDecision(w http.ResponseWriter, st *requestState, rid
 		g.writeUnknownTool(w, rid, name, modern)
 		return false
 	case policy.StepUp:
-		g.stepUp(w, st, rid, id, g.o.Authorizer, d, "tool "+bounded.String(name))
+		g.stepUp(w, st, rid, id, g.o.Policy.Tools, d, "tool "+bounded.String(name))
 		return false
 	}
 	return true
