@@ -450,13 +450,12 @@ func (m boundManager) Terminate(sessionID string) (bool, error) {
 type endedSessions struct {
 	max   int
 	byKey map[[sha256.Size]byte]*endedEntry
-	queue endedQueue
+	queue expiryQueue[*endedEntry]
 }
 
 type endedEntry struct {
-	key   [sha256.Size]byte
-	until time.Time
-	index int
+	key [sha256.Size]byte
+	expiry
 }
 
 // add records key as ended until until, first dropping the entries that
@@ -481,7 +480,7 @@ func (e *endedSessions) add(key [sha256.Size]byte, until, now time.Time) {
 	for e.max > 0 && len(e.queue) >= e.max {
 		delete(e.byKey, heap.Pop(&e.queue).(*endedEntry).key)
 	}
-	x := &endedEntry{key: key, until: until}
+	x := &endedEntry{key: key, expiry: expiry{until: until}}
 	heap.Push(&e.queue, x)
 	e.byKey[key] = x
 }
@@ -495,41 +494,18 @@ func (e *endedSessions) has(key [sha256.Size]byte, now time.Time) bool {
 // len is how many ended sessions are remembered.
 func (e *endedSessions) len() int { return len(e.byKey) }
 
-// endedQueue is a min-heap of ended entries by expiry.
-type endedQueue []*endedEntry
-
-func (q endedQueue) Len() int           { return len(q) }
-func (q endedQueue) Less(i, j int) bool { return q[i].until.Before(q[j].until) }
-func (q endedQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *endedQueue) Push(x any) {
-	e := x.(*endedEntry)
-	e.index = len(*q)
-	*q = append(*q, e)
-}
-func (q *endedQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
-}
-
 // liveSessions are the sessions in use on this replica: per subject in
 // order of last use (most recent first), and all of them by expiry.
 type liveSessions struct {
 	byID      map[string]*liveSession
 	bySubject map[string]*list.List // of *liveSession, most recently used first
-	queue     liveQueue
+	queue     expiryQueue[*liveSession]
 }
 
 type liveSession struct {
 	id, subject string
-	until       time.Time // expiry
-	index       int       // in queue
-	use         *list.Element
+	expiry
+	use *list.Element
 }
 
 // touch makes session id of subject (expiring at until) its subject's most
@@ -550,7 +526,7 @@ func (l *liveSessions) touch(id, subject string, until time.Time, perSubject int
 		uses = list.New()
 		l.bySubject[subject] = uses
 	}
-	x := &liveSession{id: id, subject: subject, until: until}
+	x := &liveSession{id: id, subject: subject, expiry: expiry{until: until}}
 	x.use = uses.PushFront(x)
 	heap.Push(&l.queue, x)
 	l.byID[id] = x
@@ -597,28 +573,6 @@ func (l *liveSessions) drop(x *liveSession) {
 // len is how many sessions are in use.
 func (l *liveSessions) len() int { return len(l.byID) }
 
-// liveQueue is a min-heap of sessions by expiry.
-type liveQueue []*liveSession
-
-func (q liveQueue) Len() int           { return len(q) }
-func (q liveQueue) Less(i, j int) bool { return q[i].until.Before(q[j].until) }
-func (q liveQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *liveQueue) Push(x any) {
-	e := x.(*liveSession)
-	e.index = len(*q)
-	*q = append(*q, e)
-}
-func (q *liveQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
-}
-
 // endSession forgets what the gateway keeps for a session that ended (the
 // Sessions' OnEnd): what mcp-go holds for it (unless mcp-go is answering
 // its DELETE, after which it forgets it itself), its log level, and its
@@ -664,3 +618,35 @@ type discardResponse struct{ h http.Header }
 func (d discardResponse) Header() http.Header       { return d.h }
 func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
 func (discardResponse) WriteHeader(int)             {}
+
+// expiry is an entry's place in an expiryQueue: when it expires and where
+// it sits in the heap.
+type expiry struct {
+	until time.Time
+	index int
+}
+
+func (x *expiry) slot() *expiry { return x }
+
+// expiryQueue is a min-heap (container/heap) of entries by expiry.
+type expiryQueue[T interface{ slot() *expiry }] []T
+
+func (q expiryQueue[T]) Len() int           { return len(q) }
+func (q expiryQueue[T]) Less(i, j int) bool { return q[i].slot().until.Before(q[j].slot().until) }
+func (q expiryQueue[T]) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].slot().index, q[j].slot().index = i, j
+}
+func (q *expiryQueue[T]) Push(x any) {
+	e := x.(T)
+	e.slot().index = len(*q)
+	*q = append(*q, e)
+}
+func (q *expiryQueue[T]) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	var zero T
+	old[len(old)-1] = zero
+	*q = old[:len(old)-1]
+	return e
+}
